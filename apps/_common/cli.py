@@ -1,0 +1,68 @@
+"""Command-line parsing shared by all apps.
+
+    app.py --dsn DSN --port PORT --units N --variant VARIANT
+           [--children C] [--barrier-timeout SECONDS] [--max-seconds S]
+
+Any problem (missing/unknown argument, unknown variant, bad number) prints
+ONE line on stderr and exits with code 2, as the engine expects.
+"""
+from __future__ import absolute_import, print_function
+
+import argparse
+import sys
+
+DEFAULT_UNITS = 4
+DEFAULT_CHILDREN = 3
+DEFAULT_BARRIER_TIMEOUT = 10.0
+
+
+def die(app_id, message, code=2):
+    """One-line error on stderr, then exit (code 2 = usage/unsupported)."""
+    text = " ".join(str(message).split())
+    sys.stderr.write("%s: error: %s\n" % (app_id, text))
+    sys.stderr.flush()
+    sys.exit(code)
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message):  # argparse would print the usage block too
+        die(self.prog, message)
+
+
+def parse_args(app_id, variants, argv=None):
+    parser = _OneLineParser(prog=app_id, add_help=False)
+    parser.add_argument("--dsn", required=True)
+    parser.add_argument("--port", required=True, type=int)
+    parser.add_argument("--units", type=int, default=DEFAULT_UNITS)
+    parser.add_argument("--variant", required=True)
+    parser.add_argument("--children", type=int, default=DEFAULT_CHILDREN)
+    parser.add_argument(
+        "--barrier-timeout",
+        dest="barrier_timeout",
+        type=float,
+        default=DEFAULT_BARRIER_TIMEOUT,
+    )
+    # Not part of the engine contract: an optional hard cap on the process
+    # lifetime (0 = none), handy when running an app by hand.
+    parser.add_argument("--max-seconds", dest="max_seconds", type=float, default=0.0)
+    args = parser.parse_args(argv)
+
+    if args.variant not in variants:
+        die(
+            app_id,
+            "unknown variant %r (this app supports: %s)"
+            % (args.variant, ", ".join(variants)),
+        )
+    if not (0 <= args.port <= 65535):
+        die(app_id, "--port must be 0..65535, got %d" % args.port)
+    if args.units < 1:
+        die(app_id, "--units must be >= 1, got %d" % args.units)
+    if args.children < 1:
+        die(app_id, "--children must be >= 1, got %d" % args.children)
+    if not args.barrier_timeout > 0:
+        die(app_id, "--barrier-timeout must be > 0, got %r" % args.barrier_timeout)
+    if args.max_seconds < 0:
+        die(app_id, "--max-seconds must be >= 0, got %r" % args.max_seconds)
+    if not args.dsn.strip():
+        die(app_id, "--dsn must not be empty")
+    return args

@@ -1,0 +1,62 @@
+"""Process lifetime helpers: every app must stop by itself.
+
+* exit_after_shutdown(): POST /shutdown -> close the client (2 s max), flush
+  the std streams, os._exit(0). os._exit skips the SDK's atexit hook, which
+  would otherwise wait up to shutdown_timeout again for nothing.
+* start_watchdogs(): a daemon thread that exits the process when its parent
+  (the engine) is gone, and after --max-seconds if that was given.
+"""
+from __future__ import absolute_import, print_function
+
+import os
+import threading
+import time
+
+from _common import sdk
+from _common.log import flush_std_streams, log, log_exception
+
+_monotonic = getattr(time, "monotonic", time.time)
+
+
+def exit_now(code, reason):
+    log("exiting with code %d: %s" % (code, reason))
+    flush_std_streams()
+    os._exit(code)
+
+
+def close_and_exit(reason="POST /shutdown"):
+    try:
+        sdk.close_client(timeout=2)
+    except Exception:
+        log_exception("client.close failed")
+    exit_now(0, reason)
+
+
+def exit_after_shutdown(delay=0.05):
+    """Run close_and_exit on a separate thread after `delay` seconds, so the
+    HTTP answer to /shutdown is written first."""
+
+    def run():
+        time.sleep(delay)
+        close_and_exit()
+
+    t = threading.Thread(target=run, name="app-shutdown")
+    t.daemon = True
+    t.start()
+
+
+def start_watchdogs(max_seconds=0.0, poll=1.0):
+    parent = os.getppid()
+    started = _monotonic()
+
+    def run():
+        while True:
+            time.sleep(poll)
+            if os.getppid() != parent:
+                exit_now(3, "parent process %d is gone" % parent)
+            if max_seconds and _monotonic() - started > max_seconds:
+                exit_now(0, "--max-seconds %s reached" % max_seconds)
+
+    t = threading.Thread(target=run, name="app-watchdog")
+    t.daemon = True
+    t.start()

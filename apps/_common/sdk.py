@@ -1,0 +1,344 @@
+"""Everything the apps do with the Sentry SDK, by feature detection only.
+
+Supported range: sentry-sdk 0.10 .. 2.x. Nothing here compares version
+numbers; each helper probes for the API it needs (top-level functions first,
+then the Hub / configure_scope era fallbacks) and says in the log which path
+it took.
+
+Scope data written per unit i (normal and control rounds alike):
+  tag  unit      = "i"
+  tag  unit.i    = "1"        (only unit i ever sets it)
+  user           = {"id": "i"}
+  breadcrumb     category="unit", message="unit-i"
+  extra unit_name = "unit-i"
+  context unit   = {"id": "i"} (only where set_context exists)
+"""
+from __future__ import absolute_import, print_function
+
+import contextlib
+import inspect
+
+import sentry_sdk
+
+from _common.log import log
+
+SPAN_OP = "unit.step"
+TRANSACTION_OP = "unit"
+
+# What the helpers discovered, for the log (filled lazily, per process).
+_notes = {}
+
+
+def _note_once(key, text):
+    if _notes.get(key) != text:
+        _notes[key] = text
+        log("sdk path: %s -> %s" % (key, text))
+
+
+def sdk_version():
+    version = getattr(sentry_sdk, "VERSION", None)
+    if version is None:
+        try:
+            from sentry_sdk.consts import VERSION as version
+        except ImportError:
+            version = None
+    return version
+
+
+def _hub_class():
+    return getattr(sentry_sdk, "Hub", None)
+
+
+def has_hub():
+    return _hub_class() is not None
+
+
+def has_isolation_scope():
+    return callable(getattr(sentry_sdk, "isolation_scope", None))
+
+
+# --------------------------------------------------------------------------
+# init / flush / close
+
+
+def init_sdk(dsn, integrations=None):
+    """sentry_sdk.init(dsn, traces_sample_rate=1.0, debug=True, default
+    integrations [+ `integrations`]). Returns the init guard (keep it)."""
+    kwargs = {"dsn": dsn, "traces_sample_rate": 1.0, "debug": True}
+    if integrations:
+        kwargs["integrations"] = list(integrations)
+    try:
+        return sentry_sdk.init(**kwargs)
+    except TypeError as exc:
+        # Very old SDKs reject unknown options with TypeError.
+        if "traces_sample_rate" not in str(exc):
+            raise
+        log("SDK has no traces_sample_rate option (%s); init without tracing" % exc)
+        del kwargs["traces_sample_rate"]
+        return sentry_sdk.init(**kwargs)
+
+
+def get_client():
+    get = getattr(sentry_sdk, "get_client", None)  # 2.x
+    if get is not None:
+        return get()
+    hub = _hub_class()
+    return hub.current.client if hub is not None else None
+
+
+def flush(timeout=5):
+    fn = getattr(sentry_sdk, "flush", None)
+    if fn is not None:
+        fn(timeout=timeout)
+        return
+    client = get_client()
+    if client is not None:
+        client.flush(timeout=timeout)
+
+
+def close_client(timeout=2):
+    client = get_client()
+    if client is None:
+        return
+    close = getattr(client, "close", None)
+    if close is None:
+        return
+    try:
+        close(timeout=timeout)
+    except TypeError:
+        close()
+
+
+# --------------------------------------------------------------------------
+# scope writes
+
+
+def _set_user_on(scope, user):
+    if hasattr(scope, "set_user"):
+        scope.set_user(user)
+    else:
+        scope.user = user
+
+
+def _write_to_scope(scope, i, with_breadcrumb):
+    si = str(i)
+    scope.set_tag("unit", si)
+    scope.set_tag("unit." + si, "1")
+    _set_user_on(scope, {"id": si})
+    if with_breadcrumb:
+        scope.add_breadcrumb(category="unit", message="unit-" + si)
+    scope.set_extra("unit_name", "unit-" + si)
+    if hasattr(scope, "set_context"):
+        scope.set_context("unit", {"id": si})
+
+
+def write_scope_normal(i):
+    """Write unit i's scope data the way user code would. Returns the API
+    path used ("top-level" or "configure_scope")."""
+    si = str(i)
+    names = ("set_tag", "set_user", "set_extra", "add_breadcrumb")
+    if all(hasattr(sentry_sdk, n) for n in names):
+        sentry_sdk.set_tag("unit", si)
+        sentry_sdk.set_tag("unit." + si, "1")
+        sentry_sdk.set_user({"id": si})
+        sentry_sdk.add_breadcrumb(category="unit", message="unit-" + si)
+        sentry_sdk.set_extra("unit_name", "unit-" + si)
+        if hasattr(sentry_sdk, "set_context"):
+            sentry_sdk.set_context("unit", {"id": si})
+        path = "top-level sentry_sdk.set_*"
+    else:
+        with sentry_sdk.configure_scope() as scope:
+            _write_to_scope(scope, i, with_breadcrumb=False)
+        sentry_sdk.add_breadcrumb(category="unit", message="unit-" + si)
+        path = "configure_scope() + sentry_sdk.add_breadcrumb"
+    _note_once("normal scope write", path)
+    return path
+
+
+def _shared_hub():
+    hub_cls = _hub_class()
+    hub = None
+    try:
+        hub = getattr(hub_cls, "main", None)
+    except Exception:
+        hub = None
+    if hub is None:
+        from sentry_sdk import hub as hub_module
+
+        hub = hub_module.GLOBAL_HUB
+        _note_once("control shared hub", "sentry_sdk.hub.GLOBAL_HUB")
+    else:
+        _note_once("control shared hub", "Hub.main")
+    return hub
+
+
+def write_scope_control(i):
+    """Positive control: write unit i's data into ONE scope shared by all
+    units (2.x: the global scope; 0.x/1.x: the main hub's scope)."""
+    get_global = getattr(sentry_sdk, "get_global_scope", None)
+    if get_global is not None:
+        scope = get_global()
+        _write_to_scope(scope, i, with_breadcrumb=True)
+        _note_once("control scope write", "sentry_sdk.get_global_scope()")
+        return "global-scope"
+    hub = _shared_hub()
+    with hub.configure_scope() as scope:
+        _write_to_scope(scope, i, with_breadcrumb=False)
+    hub.add_breadcrumb(category="unit", message="unit-" + str(i))
+    _note_once("control scope write", "main hub configure_scope()")
+    return "main-hub"
+
+
+def _checked(message, event_id):
+    if event_id is None:
+        # The SDK dropped the event without raising (e.g. 0.x/1.x
+        # Scope.apply_to_event's recursion guard is a plain attribute on the
+        # scope: two threads capturing through the SAME scope at once can see
+        # each other's guard and one event is silently discarded).
+        log("capture_message(%r) returned None: the SDK dropped the event" % message)
+    return event_id
+
+
+def capture_unit_message(message):
+    return _checked(message, sentry_sdk.capture_message(message, level="info"))
+
+
+def capture_control_message(message):
+    if getattr(sentry_sdk, "get_global_scope", None) is not None:
+        # 2.x: the top-level capture merges global + isolation + current scope.
+        return _checked(message, sentry_sdk.capture_message(message, level="info"))
+    return _checked(message, _shared_hub().capture_message(message, level="info"))
+
+
+# --------------------------------------------------------------------------
+# tracing
+
+
+def _param_names(func):
+    func = getattr(func, "__func__", func)
+    try:
+        sig = inspect.signature(func)  # Python 3
+        return list(sig.parameters)
+    except AttributeError:
+        pass
+    try:
+        return list(inspect.getargspec(func).args)  # Python 2.7
+    except (TypeError, ValueError):
+        return []
+
+
+_span_keyword = []
+
+
+def span_name_keyword():
+    """Keyword that names a span: `name` on recent 2.x (where `description`
+    is deprecated), `description` everywhere before that."""
+    if not _span_keyword:
+        keyword = "description"
+        try:
+            from sentry_sdk.tracing import Span
+
+            if "name" in _param_names(Span.__init__):
+                keyword = "name"
+        except ImportError:
+            pass
+        _span_keyword.append(keyword)
+        _note_once("span name keyword", keyword)
+    return _span_keyword[0]
+
+
+def _call_with_name(factory, name, op):
+    """factory(op=op, <name keyword>=name); if the probe guessed wrong, the
+    SDK rejects the keyword with TypeError and we retry with the other one."""
+    keyword = span_name_keyword()
+    try:
+        return factory(**{"op": op, keyword: name})
+    except TypeError:
+        other = "description" if keyword == "name" else "name"
+        span = factory(**{"op": op, other: name})
+        _span_keyword[:] = [other]
+        _note_once("span name keyword", other + " (after TypeError)")
+        return span
+
+
+def _span_is_context_manager():
+    """Span objects are context managers from ~0.11 on; on 0.10 only the
+    Hub.span() context manager binds a span to the scope and sends it."""
+    try:
+        from sentry_sdk.tracing import Span
+    except ImportError:
+        return False
+    return hasattr(Span, "__enter__")
+
+
+def _current_hub():
+    hub_cls = _hub_class()
+    return hub_cls.current if hub_cls is not None else None
+
+
+@contextlib.contextmanager
+def unit_transaction(name, op=TRANSACTION_OP):
+    """Start (and on exit finish) the unit's transaction. Yields the
+    transaction name, or None on an SDK without tracing."""
+    start_transaction = getattr(sentry_sdk, "start_transaction", None)
+    if start_transaction is not None:
+        _note_once("transaction", "sentry_sdk.start_transaction(name=, op=)")
+        with start_transaction(name=name, op=op):
+            yield name
+        return
+    hub = _current_hub()
+    if hub is not None and hasattr(hub, "start_span") and _span_is_context_manager():
+        _note_once("transaction", "with Hub.current.start_span(transaction=, op=)")
+        with hub.start_span(transaction=name, op=op):
+            yield name
+        return
+    if hub is not None and hasattr(hub, "span"):
+        _note_once("transaction", "with Hub.current.span(transaction=, op=)")
+        with hub.span(transaction=name, op=op):
+            yield name
+        return
+    _note_once("transaction", "NONE: this SDK has no tracing API")
+    yield None
+
+
+@contextlib.contextmanager
+def child_span(name, op=SPAN_OP):
+    """Open a span through the current-scope API; yields True if a span was
+    really opened (False on an SDK without tracing)."""
+    start_span = getattr(sentry_sdk, "start_span", None)
+    if start_span is not None and _span_is_context_manager():
+        _note_once("span", "sentry_sdk.start_span(op=, %s=)" % span_name_keyword())
+        with _call_with_name(start_span, name, op):
+            yield True
+        return
+    hub = _current_hub()
+    if hub is not None and hasattr(hub, "start_span") and _span_is_context_manager():
+        _note_once("span", "with Hub.current.start_span(op=, %s=)" % span_name_keyword())
+        with _call_with_name(hub.start_span, name, op):
+            yield True
+        return
+    if hub is not None and hasattr(hub, "span"):
+        _note_once("span", "with Hub.current.span(op=, %s=)" % span_name_keyword())
+        with _call_with_name(hub.span, name, op):
+            yield True
+        return
+    _note_once("span", "NONE: this SDK has no span API")
+    yield False
+
+
+# --------------------------------------------------------------------------
+# unit results
+
+
+def new_result(i, round_name, variant):
+    return {
+        "unit": i,
+        "round": round_name,
+        "barrier": None,
+        "barrier_waited_s": None,
+        "event_id": None,
+        "transaction": None,
+        "spans": [],
+        "variant": variant,
+        "error": None,
+    }

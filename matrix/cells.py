@@ -1,0 +1,68 @@
+"""The unit of the matrix: one app, one variant, one Python, one set of pinned packages.
+
+A cell's id is derived from its fields and is stable across runs, so it can be typed
+(`nox -s cell -- asyncio/plain/py3.11/sentry-sdk-2.75.0`) and compared between runs.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+BACKENDS = ("venv", "docker")
+
+_ID_RE = re.compile(
+    r"^(?P<app>[a-z][a-z0-9-]*)/(?P<variant>[a-z][a-z0-9-]*)/py(?P<python>[23]\.[0-9]+)"
+    r"(?P<pins>(/[A-Za-z0-9_.-]+-[0-9][A-Za-z0-9_.+!-]*)+)$"
+)
+_PIN_RE = re.compile(r"^(?P<name>[A-Za-z0-9_.-]+?)-(?P<version>[0-9][A-Za-z0-9_.+!-]*)$")
+
+
+class CellIdError(ValueError):
+    """A cell id that does not have the form app/variant/pyX.Y/pkg-ver[/pkg-ver...]."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """What to run. Pins are (distribution, exact version) pairs, sentry-sdk first."""
+
+    app: str
+    variant: str
+    python: str  # minor version, e.g. "3.11"
+    pins: tuple[tuple[str, str], ...]
+    backend: str = "venv"
+    # Set by the planner when the cell cannot run here (no interpreter, no release for that Python).
+    unsupported: str | None = field(default=None, compare=False)
+
+    @property
+    def id(self) -> str:
+        pins = "/".join(f"{name}-{version}" for name, version in self.pins)
+        return f"{self.app}/{self.variant}/py{self.python}/{pins}"
+
+    @property
+    def sdk_version(self) -> str:
+        return dict(self.pins)["sentry-sdk"]
+
+    def pin_specs(self) -> list[str]:
+        """Requirement strings for the installer: ['sentry-sdk==2.75.0', ...]."""
+        return [f"{name}=={version}" for name, version in self.pins]
+
+
+def parse_cell_id(cell_id: str) -> tuple[str, str, str, tuple[tuple[str, str], ...]]:
+    """Split a cell id into (app, variant, python minor, pins); raise CellIdError naming the bad part."""
+    match = _ID_RE.match(cell_id.strip())
+    if not match:
+        raise CellIdError(
+            f"malformed cell id {cell_id!r}: expected app/variant/pyX.Y/package-version[/package-version...], "
+            "e.g. asyncio/plain/py3.11/sentry-sdk-2.75.0"
+        )
+    pins = []
+    for part in match.group("pins").strip("/").split("/"):
+        pin = _PIN_RE.match(part)
+        assert pin is not None  # guaranteed by _ID_RE
+        pins.append((pin.group("name"), pin.group("version")))
+    return match.group("app"), match.group("variant"), match.group("python"), tuple(pins)
+
+
+def log_relpath(cell_id: str) -> str:
+    """Where a cell's log lives below results/: the id's parts become directories."""
+    return "logs/" + cell_id + ".log"

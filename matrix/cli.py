@@ -1,0 +1,257 @@
+"""Command line of the harness (the nox sessions call this): plan, run, cell, report.
+
+    python -m matrix run [--only k=v] [--exclude k=v] [-j N] [--repeat K] [--units N]
+    python -m matrix cell <cell-id> [<cell-id> ...] [--repeat K]
+    python -m matrix report [--results DIR]
+    python -m matrix plan [--only k=v] [--exclude k=v]
+
+Bad input (unknown app, malformed cell id, a filter value no cell has, a Python that is not
+installed) gets one line naming the value and what is allowed, and exit code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+from typing import Any
+
+from .axes import APPS_DIR, AxesError, load_axes
+from .cells import Cell, CellIdError, parse_cell_id
+from .engine import REPO, EngineOptions, run_cells
+from .interpreters import discover
+from .plan import FilterError, parse_filter, plan_cells, select
+from .report import SYMBOLS, load_results, results_document, write_results
+from .run import RunOptions
+
+
+class UsageError(Exception):
+    """One line for the user; exit 2."""
+
+
+def _results_path(args: argparse.Namespace) -> str:
+    return os.path.join(args.results, "matrix.json")
+
+
+def _previous_verdicts(path: str) -> dict[str, str]:
+    try:
+        return {c["id"]: c["verdict"] for c in load_results(path)["cells"]}
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+def _planned(args: argparse.Namespace) -> tuple[list[Cell], dict]:
+    axes = load_axes()
+    interpreters = discover()
+    cells = plan_cells(axes, interpreters)
+    try:
+        only = [parse_filter(expr, cells) for expr in args.only]
+        exclude = [parse_filter(expr, cells) for expr in args.exclude]
+    except FilterError as exc:
+        raise UsageError(str(exc)) from None
+    return select(cells, only, exclude, _previous_verdicts(_results_path(args))), interpreters
+
+
+def _engine_options(args: argparse.Namespace) -> EngineOptions:
+    if args.repeat < 1:
+        raise UsageError(f"--repeat {args.repeat}: must be 1 or more")
+    if args.units < 2:
+        raise UsageError(f"--units {args.units}: must be 2 or more (one unit cannot leak into another)")
+    if args.jobs < 1:
+        raise UsageError(f"-j {args.jobs}: must be 1 or more")
+    return EngineOptions(run=RunOptions(units=args.units), repeat=args.repeat, jobs=args.jobs,
+                         results_dir=getattr(args, "results", os.path.join(REPO, "results")))
+
+
+class Progress:
+    """Per-cell outcomes as they finish: a rich progress bar on a terminal, plain lines otherwise."""
+
+    def __init__(self, total: int):
+        self.total, self.done, self.start = total, 0, time.monotonic()
+        self.lock = threading.Lock()
+        self.rich = None
+        if sys.stdout.isatty():
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, \
+                TimeElapsedColumn, TimeRemainingColumn
+
+            self.rich = RichProgress(TextColumn("[bold]matrix"), BarColumn(), MofNCompleteColumn(),
+                                     TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+            self.task = self.rich.add_task("cells", total=total)
+            self.rich.start()
+
+    def __call__(self, entry: dict[str, Any]) -> None:
+        with self.lock:
+            self.done += 1
+            line = (f"[{self.done}/{self.total}] {SYMBOLS[entry['verdict']]} {entry['verdict']:<11} {entry['id']}"
+                    + (f"  ({entry['reason'][:120]})" if entry.get("reason") else ""))
+            if self.rich is not None:
+                self.rich.console.print(line, markup=False, highlight=False)
+                self.rich.advance(self.task)
+            else:
+                print(line, flush=True)
+
+    def close(self) -> None:
+        if self.rich is not None:
+            self.rich.stop()
+        print(f"{self.done} cells in {time.monotonic() - self.start:.1f}s", flush=True)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    cells, _ = _planned(args)
+    for cell in cells:
+        print(cell.id + (f"  (unsupported: {cell.unsupported})" if cell.unsupported else ""))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    opts = _engine_options(args)
+    cells, interpreters = _planned(args)
+    if not cells:
+        raise UsageError("the filters select no cell; `python -m matrix plan` lists them")
+    progress = Progress(len(cells))
+    try:
+        entries = run_cells(cells, interpreters, opts, progress)
+    finally:
+        progress.close()
+    old = _previous_verdicts(_results_path(args)) if (args.only or args.exclude) else {}
+    if old:  # a filtered run updates its cells in the existing results instead of dropping the rest
+        previous = {c["id"]: c for c in load_results(_results_path(args))["cells"]}
+        previous.update({e["id"]: e for e in entries})
+        entries = list(previous.values())
+    doc = results_document(entries, command=args.command_label or "nox -s matrix", backend="venv")
+    for path in write_results(doc, args.results):
+        print("wrote", os.path.relpath(path, REPO))
+    return 0
+
+
+def _cell_from_id(cell_id: str, interpreters: dict) -> Cell:
+    try:
+        app, variant, python, pins = parse_cell_id(cell_id)
+    except CellIdError as exc:
+        raise UsageError(str(exc)) from None
+    apps = sorted(d for d in os.listdir(APPS_DIR) if os.path.exists(os.path.join(APPS_DIR, d, "app.py")))
+    if app not in apps:
+        raise UsageError(f"unknown app {app!r} in cell id {cell_id!r}; allowed: {', '.join(apps)}")
+    if "sentry-sdk" not in dict(pins):
+        raise UsageError(f"cell id {cell_id!r} pins no sentry-sdk version (e.g. .../sentry-sdk-2.75.0)")
+    if python not in interpreters:
+        raise UsageError(f"Python {python} (from {cell_id!r}) is not installed; installed: "
+                         + ", ".join(sorted(interpreters, key=lambda v: tuple(map(int, v.split("."))))))
+    return Cell(app, variant, python, pins)
+
+
+def _stream(path: str, stop: threading.Event) -> None:
+    """Print a log file's new lines as they appear until stop is set (like tail -f)."""
+    pos = 0
+    while True:
+        finished = stop.is_set()
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(pos)
+                chunk = fh.read()
+                pos += len(chunk)
+            if chunk:
+                sys.stdout.write(chunk.decode("utf-8", "replace"))
+                sys.stdout.flush()
+        except OSError:
+            pass
+        if finished:
+            return
+        time.sleep(0.1)
+
+
+def cmd_cell(args: argparse.Namespace) -> int:
+    interpreters = discover()
+    cells = [_cell_from_id(cell_id, interpreters) for cell_id in args.cell_ids]
+    opts = _engine_options(args)
+    # Reruns log beside the cache, so the committed results/ stay exactly what `nox -s matrix` wrote.
+    outdir = os.path.join(REPO, ".matrix", "cell-runs")
+    opts = EngineOptions(run=opts.run, repeat=opts.repeat, jobs=1, results_dir=outdir)
+    entries = []
+    for cell in cells:
+        stop = threading.Event()
+        log = os.path.join(outdir, "logs", cell.id + ".log")
+        if os.path.exists(log):
+            os.remove(log)
+        streamer = threading.Thread(target=_stream, args=(log, stop), daemon=True)
+        streamer.start()
+        try:
+            entry = run_cells([cell], interpreters, opts)[0]
+        finally:
+            stop.set()
+            streamer.join(5)
+        entries.append(entry)
+        print(f"\n{SYMBOLS[entry['verdict']]} {entry['verdict']}: {entry['id']}"
+              + (f"\n  reason: {entry['reason']}" if entry.get("reason") else ""))
+        for name, check in entry["checks"].items():
+            print(f"  {name}: {'ok' if check['ok'] else 'FAILED'}")
+            for line in check.get("evidence", [])[:8]:
+                print(f"    {line}")
+        print(f"  context backend: {entry['context_backend']}; packages: "
+              + ", ".join(f"{k} {v}" for k, v in entry["packages"].items()))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(entries, fh, indent=1)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    path = _results_path(args)
+    try:
+        doc = load_results(path)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}; run `nox -s matrix` first") from None
+    except ValueError as exc:
+        raise UsageError(f"{path} is not valid JSON: {exc}") from None
+    for written in write_results(doc, args.results):
+        print("wrote", os.path.relpath(written, REPO))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m matrix", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser, filters: bool = True) -> None:
+        p.add_argument("--results", default=os.path.join(REPO, "results"), help="results directory")
+        if filters:
+            p.add_argument("--only", action="append", default=[], metavar="KEY=V[,V]",
+                           help="keep cells matching (app, variant, python, verdict, or a package name)")
+            p.add_argument("--exclude", action="append", default=[], metavar="KEY=V[,V]", help="drop matching cells")
+
+    def running(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--repeat", type=int, default=1, help="run each cell K times; disagreement gives `flaky`")
+        p.add_argument("--units", type=int, default=4, help="concurrency units forced to overlap (default 4)")
+        p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 2, help="cells in parallel")
+
+    p = sub.add_parser("plan", help="list the planned cells")
+    common(p)
+    p.set_defaults(func=cmd_plan)
+    p = sub.add_parser("run", help="run the matrix and write results/")
+    common(p)
+    running(p)
+    p.add_argument("--command-label", default=None, help="command recorded in matrix.json")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("cell", help="rerun cells by id, streaming their logs")
+    p.add_argument("cell_ids", nargs="+", metavar="CELL_ID")
+    running(p)
+    p.add_argument("--json", default=None, help="also write the cells' entries to this file")
+    p.set_defaults(func=cmd_cell)
+    p = sub.add_parser("report", help="re-render results/ from results/matrix.json")
+    common(p, filters=False)
+    p.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (UsageError, AxesError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,480 @@
+"""The one module that drives Docker: engine probe, image helpers, and `Container`.
+
+Everything goes through the `docker` CLI via subprocess: no extra dependency, every call
+visible and logged (logger `matrix.docker`, DEBUG, the exact argv), and each one is the same
+command a user can paste into a shell to reproduce what the matrix did.
+
+`Container` owns one container's whole life (modelled on cibuildwheel's `oci_container.py`):
+it is started detached with an idle `sleep infinity` under `--init` (so orphans are reaped),
+work is `docker exec`-ed into it, and it is ALWAYS removed (`docker rm -f`): on `__exit__`,
+on exceptions, on Ctrl-C, at interpreter exit (atexit) and on SIGTERM (turned into SystemExit
+so `with` blocks unwind). Containers carry labels naming this project and the owning pid, so
+`remove_stale()` can clear what a SIGKILLed run left behind.
+
+Builds need BuildKit (for `RUN --mount=type=secret`, which keeps the CA bundle out of every
+layer). `docker buildx build` is used when the buildx plugin exists; otherwise a docker CLI
+older than 23 (Debian bookworm's docker.io 20.10 ships one at /usr/bin/docker) builds with
+`DOCKER_BUILDKIT=1`. When neither exists `build()` raises `BuildKitUnavailable`, and callers
+may fall back to `build_by_commit()` (a running container, the secrets bind-mounted
+read-only, then `docker commit`).
+"""
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from typing import IO, Any, Iterable, Mapping, Sequence
+
+log = logging.getLogger("matrix.docker")
+
+LABEL_OWNER = "org.sentry-context-matrix.owner"
+LABEL_PID = "org.sentry-context-matrix.pid"
+OWNER = "sentry-context-matrix"
+
+
+class DockerError(RuntimeError):
+    """A docker CLI call failed; the message is one line."""
+
+
+class BuildError(DockerError):
+    """`docker build` failed. `str()` is one line ending with the build's last lines; `.output` has it all."""
+
+    def __init__(self, message: str, output: str = "", returncode: int | None = None):
+        super().__init__(message)
+        self.output = output
+        self.returncode = returncode
+
+
+class BuildKitUnavailable(DockerError):
+    """No BuildKit-capable builder (no buildx plugin, no docker CLI < 23)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI plumbing
+
+
+def docker_cli() -> str:
+    """The docker CLI to use: $MATRIX_DOCKER, else `docker` on PATH."""
+    return os.environ.get("MATRIX_DOCKER") or shutil.which("docker") or "docker"
+
+
+def _fmt(argv: Sequence[str], env_prefix: Mapping[str, str] | None = None) -> str:
+    prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in (env_prefix or {}).items())
+    return (prefix + " " if prefix else "") + shlex.join(argv)
+
+
+def _call(args: Sequence[str], timeout: float | None = 60, check: bool = True, cli: str | None = None,
+          env_prefix: Mapping[str, str] | None = None, input: str | None = None) -> subprocess.CompletedProcess:
+    """Run one docker CLI command, logged with its exact argv; raise DockerError (one line) if `check`."""
+    argv = [cli or docker_cli(), *args]
+    log.debug("%s", _fmt(argv, env_prefix))
+    env = {**os.environ, **env_prefix} if env_prefix else None
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env,
+                              input=input, stdin=None if input is not None else subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as exc:
+        raise DockerError(f"`{_fmt(argv)}` did not finish within {timeout:g}s") from exc
+    except OSError as exc:
+        raise DockerError(f"cannot run {argv[0]}: {exc}") from exc
+    if check and proc.returncode != 0:
+        raise DockerError(f"`{_fmt(argv)}` exited {proc.returncode}: {_last_line(proc.stderr or proc.stdout)}")
+    return proc
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return lines[-1] if lines else "no output"
+
+
+def engine_available(timeout: float = 5) -> str | None:
+    """The engine's server version, or None when no engine answers (or no CLI exists)."""
+    try:
+        proc = _call(["version", "--format", "{{.Server.Version}}"], timeout=timeout, check=False)
+    except DockerError:
+        return None
+    version = proc.stdout.strip()
+    return version if proc.returncode == 0 and version and "<no value>" not in version else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Images
+
+
+def image_exists(tag: str) -> bool:
+    return _call(["image", "inspect", "--format", "{{.Id}}", tag], check=False, timeout=30).returncode == 0
+
+
+def image_id(tag: str) -> str | None:
+    proc = _call(["image", "inspect", "--format", "{{.Id}}", tag], check=False, timeout=30)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def image_labels(tag: str) -> dict[str, str]:
+    proc = _call(["image", "inspect", "--format", "{{json .Config.Labels}}", tag], check=False, timeout=30)
+    if proc.returncode != 0:
+        return {}
+    try:
+        return json.loads(proc.stdout) or {}
+    except ValueError:
+        return {}
+
+
+def pull(ref: str, timeout: float = 30) -> bool:
+    """Try once to pull `ref`; False (never raises) when no registry answers in time."""
+    try:
+        return _call(["pull", "--quiet", ref], timeout=timeout, check=False).returncode == 0
+    except DockerError:
+        return False
+
+
+def tag_image(source: str, target: str) -> None:
+    _call(["tag", source, target], timeout=30)
+
+
+def remove_image(tag: str) -> None:
+    _call(["image", "rm", "-f", tag], check=False, timeout=60)
+
+
+def import_rootfs(tar_path: str, tag: str, changes: Iterable[str] = (), timeout: float = 600) -> str:
+    """`docker import` a root filesystem tarball as `tag`; returns the image id."""
+    args = ["import"]
+    for change in changes:
+        args += ["--change", change]
+    _call([*args, tar_path, tag], timeout=timeout)
+    return image_id(tag) or ""
+
+
+_builder_lock = threading.Lock()
+_builder: tuple[list[str], dict[str, str]] | None | bool = False  # False: not probed yet
+
+
+def _cli_major(cli: str) -> int | None:
+    try:
+        proc = _call(["version", "--format", "{{.Client.Version}}"], cli=cli, check=False, timeout=15)
+    except DockerError:
+        return None
+    try:
+        return int(proc.stdout.strip().split(".")[0])
+    except ValueError:
+        return None
+
+
+def buildkit_builder() -> tuple[list[str], dict[str, str]] | None:
+    """(argv prefix, extra env) of a BuildKit-capable `build` command, or None. Probed once.
+
+    $MATRIX_DOCKER_BUILD=commit forces None (to exercise the commit fallback).
+    """
+    global _builder
+    with _builder_lock:
+        if _builder is not False:
+            return _builder  # type: ignore[return-value]
+        found: tuple[list[str], dict[str, str]] | None = None
+        if os.environ.get("MATRIX_DOCKER_BUILD") != "commit":
+            cli = docker_cli()
+            if _call(["buildx", "version"], cli=cli, check=False, timeout=15).returncode == 0:
+                found = ([cli, "buildx", "build", "--load"], {})
+            else:
+                candidates = [cli] + [c for c in ("/usr/bin/docker", "/usr/local/bin/docker") if os.path.exists(c)]
+                for candidate in dict.fromkeys(candidates):
+                    major = _cli_major(candidate)
+                    if major is not None and major < 23:  # the legacy CLI still drives the engine's BuildKit
+                        found = ([candidate, "build"], {"DOCKER_BUILDKIT": "1"})
+                        break
+        _builder = found
+        return found
+
+
+def build(context_dir: str, dockerfile: str, tag: str, build_args: Mapping[str, str] | None = None,
+          secrets: Mapping[str, str] | None = None, labels: Mapping[str, str] | None = None,
+          timeout: float = 1800, output: list[str] | None = None, buildkit: bool = True) -> None:
+    """Build `dockerfile` (context `context_dir`) as `tag` with BuildKit.
+
+    `secrets` maps a secret id to a host file; it is visible only to `RUN --mount=type=secret`
+    and never stored in a layer. Missing secret files are skipped (the Dockerfile treats the
+    secret as optional). Builds use the host network (the engine may run with `--bridge=none`).
+    On failure raises BuildError whose message is one line ending with the last build lines.
+    The full output is appended to `output` when given. `buildkit=False` uses the classic
+    builder (for Dockerfiles without RUN --mount when no BuildKit exists).
+    """
+    if buildkit:
+        builder = buildkit_builder()
+        if builder is None:
+            raise BuildKitUnavailable("no BuildKit builder: install the buildx plugin (Debian: docker-buildx) "
+                                      "or a docker CLI < 23 (Debian bookworm: docker.io)")
+        prefix, env_prefix = builder
+        argv = [*prefix, "--progress=plain"]
+    else:  # the classic builder: no RUN --mount, no secrets
+        prefix, env_prefix, secrets = [docker_cli(), "build"], {"DOCKER_BUILDKIT": "0"}, {}
+        argv = list(prefix)
+    argv += ["--network=host", "-f", dockerfile, "-t", tag]
+    for key, value in (build_args or {}).items():
+        argv += ["--build-arg", f"{key}={value}"]
+    for key, value in (labels or {}).items():
+        argv += ["--label", f"{key}={value}"]
+    for sid, path in (secrets or {}).items():
+        if path and os.path.isfile(path):
+            argv += ["--secret", f"id={sid},src={path}"]
+    argv.append(context_dir)
+    log.debug("%s", _fmt(argv, env_prefix))
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                              env={**os.environ, **env_prefix}, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as exc:
+        text = _text(exc.stdout) + _text(exc.stderr)
+        if output is not None:
+            output.append(text)
+        raise BuildError(f"docker build {tag} did not finish within {timeout:g}s: {_tail_line(text)}", text) from exc
+    text = proc.stdout + proc.stderr
+    if output is not None:
+        output.append(text)
+    if proc.returncode != 0:
+        raise BuildError(f"docker build {tag} failed (exit {proc.returncode}): {_tail_line(text)}", text,
+                         proc.returncode)
+
+
+def _text(data: Any) -> str:
+    if data is None:
+        return ""
+    return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+
+
+def build_lines(text: str) -> list[str]:
+    """The build's own output lines, without BuildKit's `#12 3.456 ` prefixes and step noise."""
+    import re
+
+    out = []
+    for line in text.splitlines():
+        line = re.sub(r"^#\d+ (\d+\.\d+ )?", "", line).rstrip()
+        if not line or line.startswith(("DONE ", "CACHED", "ERROR: executor failed", "sha256:")) or \
+                re.match(r"^\[[\w ./-]+\] ", line) or line.startswith(("transferring ", "resolve ", "naming to ")):
+            continue
+        out.append(line)
+    return out
+
+
+def _tail_line(text: str, n: int = 3) -> str:
+    lines = [line.strip() for line in build_lines(text) if line.strip() and not line.startswith("------")]
+    return " | ".join(lines[-n:]) if lines else "no output"
+
+
+def build_by_commit(base_image: str, tag: str, script: str, env: Mapping[str, str] | None = None,
+                    mounts: Sequence[tuple[str, str, str]] = (), copy_in: Sequence[tuple[str, str]] = (),
+                    changes: Iterable[str] = (), timeout: float = 1800, output: list[str] | None = None) -> None:
+    """The no-BuildKit fallback: run `script` (sh) in a container of `base_image` and commit it as `tag`.
+
+    Secrets go in `mounts` (bind-mounted read-only, never part of the committed filesystem:
+    `docker commit` does not include bind mounts). `copy_in` = [(host path, container dir)] is
+    copied with `docker cp` before the script runs.
+    """
+    with Container(base_image, mounts=mounts, env=env or {}) as box:
+        for host, target in copy_in:
+            _call(["cp", host, f"{box.name}:{target}"], timeout=timeout)
+        proc = box.run(["sh", "-euc", script], timeout=timeout)
+        text = proc.stdout + proc.stderr
+        if output is not None:
+            output.append(text)
+        if proc.returncode != 0:
+            raise BuildError(f"building {tag} in a container failed (exit {proc.returncode}): {_tail_line(text)}",
+                             text, proc.returncode)
+        box.kill_processes()
+        args = ["commit"]
+        for change in changes:
+            args += ["--change", change]
+        _call([*args, box.name, tag], timeout=600)
+
+
+# ---------------------------------------------------------------------------------------------
+# Containers
+
+_live: dict[str, "Container"] = {}
+_live_lock = threading.Lock()
+_handlers_installed = False
+
+
+def _cleanup_live() -> None:
+    """atexit: remove every container this process still owns, in one bounded call."""
+    with _live_lock:
+        names = list(_live)
+        _live.clear()
+    if names:
+        try:
+            _call(["rm", "-f", *names], check=False, timeout=60)
+        except DockerError:
+            pass
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _install_handlers() -> None:
+    """Once: atexit cleanup, and SIGTERM -> SystemExit (so `with` blocks and atexit run) if SIGTERM is default."""
+    global _handlers_installed
+    if _handlers_installed:
+        return
+    _handlers_installed = True
+    atexit.register(_cleanup_live)
+    if threading.current_thread() is threading.main_thread():
+        try:
+            if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+                signal.signal(signal.SIGTERM, _on_sigterm)
+        except (ValueError, OSError):
+            pass
+
+
+def remove_stale() -> list[str]:
+    """Remove containers of this project whose owning process no longer exists; returns their names."""
+    proc = _call(["ps", "-a", "--filter", f"label={LABEL_OWNER}={OWNER}",
+                  "--format", "{{.Names}}\t{{.Label \"" + LABEL_PID + "\"}}"], check=False, timeout=30)
+    stale = []
+    for line in proc.stdout.splitlines():
+        name, _, pid = line.partition("\t")
+        try:
+            os.kill(int(pid), 0)
+            continue  # owner alive
+        except (ValueError, ProcessLookupError):
+            stale.append(name)
+        except PermissionError:
+            continue
+    if stale:
+        _call(["rm", "-f", *stale], check=False, timeout=60)
+    return stale
+
+
+_KILL_SCRIPT = r"""
+self=$$
+for s in /proc/[0-9]*/stat; do
+  read -r pid comm state ppid rest < "$s" 2>/dev/null || continue
+  case "$pid" in 1|"$self"|"$KEEP") continue;; esac
+  [ "$KEEP" = - ] && [ "$ppid" = 1 ] && [ "$comm" = "(sleep)" ] && continue
+  kill -KILL "$pid" 2>/dev/null || true
+done
+"""
+
+
+class Container:
+    """One container: `docker run -d --rm --init --network host ... sleep infinity`, exec into it, always removed.
+
+    Killing a `docker exec` client does NOT stop the process it started inside the container;
+    use `kill_processes()` (or `stop()`) for that.
+    """
+
+    def __init__(self, image: str, name: str | None = None, mounts: Sequence[tuple[str, str, str]] = (),
+                 env: Mapping[str, str] | None = None, workdir: str | None = None, prefix: str = "scm"):
+        self.image = image
+        self.name = name or f"{prefix}-{os.getpid()}-{uuid.uuid4().hex[:10]}"
+        self.mounts = list(mounts)
+        self.env = dict(env or {})
+        self.workdir = workdir
+        self.started = False
+        self.removed = False
+        self._idle_pid: str | None = None
+
+    # -- life ----------------------------------------------------------------------------------
+    def start(self, timeout: float = 60) -> "Container":
+        _install_handlers()
+        args = ["run", "-d", "--rm", "--init", "--network", "host", "--name", self.name,
+                "--label", f"{LABEL_OWNER}={OWNER}", "--label", f"{LABEL_PID}={os.getpid()}"]
+        for host, target, mode in self.mounts:
+            args += ["-v", f"{os.path.abspath(host)}:{target}:{mode or 'ro'}"]
+        for key, value in self.env.items():
+            args += ["-e", f"{key}={value}"]
+        if self.workdir:
+            args += ["-w", self.workdir]
+        args += [self.image, "sleep", "infinity"]
+        with _live_lock:
+            _live[self.name] = self  # registered before it exists: a half-started container is still removed
+        self.started = True
+        self.removed = False
+        _call(args, timeout=timeout)
+        # At this point only init, the idle sleep and our shell exist: the idle pid is the one whose parent is 1.
+        proc = self.run(["sh", "-c", 'for s in /proc/[0-9]*/stat; do read -r p c st pp r < "$s"; '
+                                     '[ "$pp" = 1 ] && echo "$p"; done; true'], timeout=30)
+        pids = proc.stdout.split()
+        self._idle_pid = pids[0] if len(pids) == 1 else None
+        return self
+
+    def stop(self, timeout: float = 30) -> None:
+        """`docker rm -f`: bounded, idempotent, survives one Ctrl-C while it runs."""
+        if self.removed or not self.started:
+            return
+        interrupted: BaseException | None = None
+        for _ in range(2):
+            try:
+                _call(["rm", "-f", self.name], check=False, timeout=timeout)
+                break
+            except DockerError as exc:  # timed out: say so, the atexit hook will try again
+                log.warning("could not remove container %s: %s", self.name, exc)
+                return
+            except KeyboardInterrupt as exc:
+                interrupted = exc
+        self.removed = True
+        with _live_lock:
+            _live.pop(self.name, None)
+        if interrupted is not None:
+            raise interrupted
+
+    def __enter__(self) -> "Container":
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def alive(self) -> bool:
+        proc = _call(["inspect", "--format", "{{.State.Running}}", self.name], check=False, timeout=30)
+        return proc.returncode == 0 and proc.stdout.strip() == "true"
+
+    # -- work ----------------------------------------------------------------------------------
+    def _exec_args(self, argv: Sequence[str], env: Mapping[str, str] | None, workdir: str | None) -> list[str]:
+        args = [docker_cli(), "exec"]
+        for key, value in (env or {}).items():
+            args += ["-e", f"{key}={value}"]
+        if workdir:
+            args += ["-w", workdir]
+        return [*args, self.name, *argv]
+
+    def exec_popen(self, argv: Sequence[str], stdout: IO | int | None = None, stderr: IO | int | None = None,
+                   env: Mapping[str, str] | None = None, workdir: str | None = None) -> subprocess.Popen:
+        """Start `argv` inside the container via `docker exec`; the caller streams stdout/stderr where it likes."""
+        args = self._exec_args(argv, env, workdir)
+        log.debug("%s", _fmt(args))
+        return subprocess.Popen(args, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+
+    def run(self, argv: Sequence[str], timeout: float = 60, env: Mapping[str, str] | None = None,
+            workdir: str | None = None) -> subprocess.CompletedProcess:
+        """Run `argv` inside and wait (captured text). On timeout the in-container processes are killed."""
+        args = self._exec_args(argv, env, workdir)
+        log.debug("%s", _fmt(args))
+        try:
+            return subprocess.run(args, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            self.kill_processes()
+            raise
+
+    def kill_processes(self, timeout: float = 30) -> None:
+        """SIGKILL every process in the container except init and the idle sleep (the container stays up)."""
+        if not self.started or self.removed:
+            return
+        env = {"KEEP": self._idle_pid or "-"}
+        args = self._exec_args(["sh", "-c", _KILL_SCRIPT], env, None)
+        log.debug("%s", _fmt(args))
+        try:
+            subprocess.run(args, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            log.warning("killing the processes in %s timed out", self.name)
+
+    def __repr__(self) -> str:
+        return f"Container({self.image!r}, name={self.name!r})"

@@ -1,0 +1,150 @@
+"""Prepare one environment per (interpreter, pins): created once, keyed by a content hash, reused.
+
+uv creates and fills a virtualenv in well under a second from a warm cache. Interpreters uv
+cannot drive (Python 2.7) get `virtualenv<20.22` and the pip it seeds. What actually got
+installed is read back from the environment (`pip freeze`), never assumed from the pins.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass
+
+from .interpreters import Interpreter
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CACHE_DIR = os.environ.get("MATRIX_CACHE") or os.path.join(REPO, ".matrix")
+ENV_FORMAT = 1  # bump to invalidate every cached env
+MARKER = ".matrix-env.json"
+_UNSUPPORTED_HINTS = (
+    "No solution found",
+    "requires-python",
+    "Requires-Python",
+    "No matching distribution",
+    "does not satisfy Python",
+    "Could not find a version",
+    "only has wheels",
+)
+
+
+class EnvUnsupported(RuntimeError):
+    """The pins cannot be installed on this interpreter (no release for it): the cell is `unsupported`."""
+
+
+class EnvError(RuntimeError):
+    """Creating or filling the environment failed for another reason."""
+
+
+@dataclass(frozen=True)
+class Env:
+    key: str
+    path: str
+    python: str  # the env's interpreter
+    installed: dict[str, str]  # distribution name (lower-case) -> version, read back with pip freeze
+    created: bool  # False when reused from the cache
+    seconds: float
+
+
+def env_key(interp: Interpreter, pins: list[str]) -> str:
+    blob = json.dumps([ENV_FORMAT, interp.path, interp.version, sorted(pins)]).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _uv() -> list[str]:
+    found = shutil.which("uv")
+    return [found] if found else [sys.executable, "-m", "uv"]
+
+
+def _uses_uv(interp: Interpreter) -> bool:
+    return tuple(int(x) for x in interp.minor.split(".")) >= (3, 6)
+
+
+def _run(cmd: list[str], log: list[str], timeout: float = 600) -> None:
+    log.append("$ " + " ".join(cmd))
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "UV_NO_PROGRESS": "1", "PIP_NO_INPUT": "1"})
+    log.append((proc.stdout + proc.stderr).strip())
+    if proc.returncode != 0:
+        text = proc.stdout + proc.stderr
+        first = next((line.strip() for line in text.splitlines() if line.strip()), "no output")
+        if any(hint in text for hint in _UNSUPPORTED_HINTS):
+            because = [line.strip(" ╰─▶").removeprefix("cause: ") for line in text.splitlines() if "Because" in line or "because" in line]
+            raise EnvUnsupported(because[0] if because else first)
+        raise EnvError(f"{os.path.basename(cmd[0])} exited {proc.returncode}: {first}")
+
+
+def parse_freeze(text: str) -> dict[str, str]:
+    """'name==1.0' lines -> {name: version}; editable/URL lines are skipped."""
+    installed: dict[str, str] = {}
+    for line in text.splitlines():
+        name, sep, version = line.strip().partition("==")
+        if sep and name and not name.startswith("-"):
+            installed[name.lower().replace("_", "-")] = version
+    return installed
+
+
+def _freeze(python: str, with_uv: bool) -> dict[str, str]:
+    cmd = _uv() + ["pip", "freeze", "--python", python] if with_uv else [python, "-m", "pip", "freeze", "--all"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise EnvError(f"could not list what is installed in {python}: {proc.stderr.strip()[:200]}")
+    return parse_freeze(proc.stdout)
+
+
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _lock_for(key: str) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(key, threading.Lock())
+
+
+def prepare_env(interp: Interpreter, pins: list[str], log: list[str] | None = None) -> Env:
+    """Return a ready env for these pins on this interpreter, building it only if not cached.
+
+    Built in a temporary directory and renamed into place, so an interrupted build never
+    leaves a half-filled env that a later run would trust.
+    """
+    import time
+
+    log = log if log is not None else []
+    key = env_key(interp, pins)
+    root = os.path.join(CACHE_DIR, "envs")
+    path = os.path.join(root, key)
+    start = time.monotonic()
+    with _lock_for(key):
+        marker = os.path.join(path, MARKER)
+        if os.path.exists(marker):
+            with open(marker) as fh:
+                info = json.load(fh)
+            return Env(key, path, info["python"], info["installed"], False, time.monotonic() - start)
+        os.makedirs(root, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=f".{key}-", dir=root)
+        try:
+            python = os.path.join(tmp, "bin", "python")
+            if _uses_uv(interp):
+                _run(_uv() + ["venv", "--quiet", "--relocatable", "--python", interp.path, tmp], log)
+                _run(_uv() + ["pip", "install", "--python", python, *pins], log)
+            else:
+                _run([sys.executable, "-m", "virtualenv", "--quiet", "-p", interp.path, tmp], log)
+                _run([python, "-m", "pip", "install", "--quiet", *pins], log)
+            # The venv is final only once renamed; fix the recorded interpreter path accordingly.
+            installed = _freeze(python, _uses_uv(interp))
+            final_python = os.path.join(path, "bin", "python")
+            if os.path.exists(path):
+                shutil.rmtree(path)
+            os.rename(tmp, path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        with open(marker, "w") as fh:
+            json.dump({"python": final_python, "installed": installed, "pins": pins,
+                       "interpreter": interp.path, "version": interp.version}, fh, indent=1)
+        return Env(key, path, final_python, installed, True, time.monotonic() - start)

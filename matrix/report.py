@@ -1,0 +1,240 @@
+"""Turn judged cells into results/: matrix.json (the contract), README.md (the table), index.html.
+
+`cell_entry` and the `render_*` functions are pure; `write_results` is the only writer.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+from collections import defaultdict
+from datetime import datetime, timezone
+from typing import Any
+
+from packaging.version import Version
+
+from .cells import Cell
+from .judge import Judgement
+
+SYMBOLS = {
+    "isolated": "✅", "leak": "❌", "nested": "🪆", "lost": "📭",
+    "error": "💥", "timeout": "⏱️", "unsupported": "n/a", "flaky": "🎲",
+}
+MEANINGS = {
+    "isolated": "every unit's events carried only its own scope data (and the control round did leak)",
+    "leak": "an event of one unit carried another unit's tag, user, breadcrumb or extra",
+    "nested": "no value leaked, but spans landed in another unit's transaction or parallel spans were chained",
+    "lost": "no leak, but an event, transaction, span or the unit's own scope data never arrived",
+    "error": "the app failed to start or answer, crashed, or the probe was blind",
+    "timeout": "the cell or a barrier ran out of time (the overlap was not forced)",
+    "unsupported": "cannot run here: interpreter missing or no release installs on it",
+    "flaky": "repeats disagreed (counts in the reason)",
+}
+# Packages whose installed version is recorded in each cell when present.
+UNDER_TEST = ("sentry-sdk", "gevent", "eventlet", "greenlet", "django", "channels", "daphne", "gunicorn",
+              "twisted", "aiocontextvars", "contextvars", "asgiref", "uvicorn")
+# What to do about a leaking `plain` configuration, per app, and which variants are the documented fixes.
+ADVICE = {
+    "threads": ("Threads should each get their own hub/scope; a leak here is an SDK bug worth reporting.", ()),
+    "asyncio": ("Enable `AsyncioIntegration` (call `sentry_sdk.init` inside the running loop), or run each "
+                "request in `with Hub(Hub.current):` (0.x/1.x) / `with sentry_sdk.isolation_scope():` (2.x).",
+                ("asyncio-integration", "hub-clone", "isolation-scope")),
+}
+RERUN = "nox -s cell -- {id}"
+
+
+def packages_under_test(cell: Cell, installed: dict[str, str]) -> dict[str, str]:
+    """Exact installed versions of the pinned packages and every package under test present."""
+    found = {name: installed.get(name.lower(), version) for name, version in cell.pins}
+    for name in UNDER_TEST:
+        if name in installed and name not in found:
+            found[name] = installed[name]
+    return found
+
+
+def cell_entry(cell: Cell, judgement: Judgement, *, python_version: str, installed: dict[str, str],
+               repeats: int, units: int, duration_s: float, log: str | None,
+               facts: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One element of matrix.json's `cells`, shaped by ../shared/results.schema.json."""
+    entry: dict[str, Any] = {
+        "id": cell.id,
+        "app": cell.app,
+        "variant": cell.variant,
+        "python": python_version,
+        "packages": packages_under_test(cell, installed),
+        "backend": cell.backend,
+        "verdict": judgement.verdict,
+        "checks": {k: v.to_json() for k, v in judgement.checks.items()},
+        "context_backend": judgement.context_backend,
+        "units": units,
+        "repeats": repeats,
+        "duration_s": round(duration_s, 2),
+        "rerun": RERUN.format(id=cell.id),
+    }
+    if judgement.reason:
+        entry["reason"] = judgement.reason
+    if log:
+        entry["log"] = log
+    if facts:
+        entry["context_detail"] = facts.get("context_detail")
+    return entry
+
+
+def results_document(cells: list[dict[str, Any]], command: str, backend: str,
+                     generated_at: str | None = None) -> dict[str, Any]:
+    return {
+        "schema": 1,
+        "generated_at": generated_at or datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+        "command": command,
+        "host": {"platform": platform.platform(), "cpus": os.cpu_count(), "backend": backend,
+                 "harness_python": platform.python_version()},
+        "cells": sorted(cells, key=_cell_order),
+    }
+
+
+def _cell_order(cell: dict[str, Any]) -> tuple:
+    return (cell["app"], cell["variant"] != "plain", cell["variant"],
+            [Version(v) for v in cell["packages"].values() if _is_version(v)],
+            Version(cell["python"]) if _is_version(cell["python"]) else Version("0"))
+
+
+def _is_version(text: str) -> bool:
+    try:
+        Version(text)
+        return True
+    except Exception:
+        return False
+
+
+def _minor(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+def _row_key(cell: dict[str, Any]) -> str:
+    pins = " ".join(f"{k} {v}" for k, v in cell["packages"].items() if k == "sentry-sdk" or k in _pinned(cell))
+    return f"{cell['variant']} · {pins}"
+
+
+def _pinned(cell: dict[str, Any]) -> set[str]:
+    # The id lists the pins after the python part: app/variant/pyX.Y/name-ver/...
+    return {part.rsplit("-", 1)[0] for part in cell["id"].split("/")[3:]}
+
+
+def fix_outcomes(cells: list[dict[str, Any]]) -> dict[str, list[tuple[str, str]]]:
+    """For each leaking plain cell: [(fix variant, its verdict)] in the same environment."""
+    by_env: dict[tuple, dict[str, str]] = defaultdict(dict)
+    for c in cells:
+        by_env[(c["app"], _minor(c["python"]), c["id"].split("/", 3)[3])][c["variant"]] = c["verdict"]
+    out: dict[str, list[tuple[str, str]]] = {}
+    for c in cells:
+        if c["variant"] == "plain" and c["verdict"] in ("leak", "nested"):
+            fixes = ADVICE.get(c["app"], ("", ()))[1]
+            env = by_env[(c["app"], _minor(c["python"]), c["id"].split("/", 3)[3])]
+            out[c["id"]] = [(v, env[v]) for v in fixes if v in env]
+    return out
+
+
+def render_markdown(doc: dict[str, Any]) -> str:
+    """The table people read: one table per app, rows variant x pins, columns Python versions."""
+    cells = doc["cells"]
+    lines = [
+        "# Does Sentry scope data stay inside its request, thread or task?",
+        "",
+        f"Generated by `{doc['command']}` at {doc['generated_at']} "
+        f"(backend: {doc['host'].get('backend')}, {doc['host'].get('cpus')} CPUs). "
+        "Do not edit: rerun the command, or `nox -s report` to re-render from `matrix.json`.",
+        "",
+        "Each cell starts the real app, sends N concurrent requests that are forced to overlap (a barrier of the "
+        "concurrency model itself), sends the events to a mock Sentry server over HTTP and judges what arrived. "
+        "A control round with one deliberately shared scope must leak in every cell, so `isolated` never means "
+        "\"the probe saw nothing\". Click a symbol for the cell's log; rerun any cell with "
+        "`nox -s cell -- <cell id>`.",
+        "",
+        "| symbol | verdict | meaning |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {SYMBOLS[v]} | `{v}` | {MEANINGS[v]} |" for v in SYMBOLS]
+    counts = defaultdict(int)
+    for c in cells:
+        counts[c["verdict"]] += 1
+    lines += ["", "Totals: " + ", ".join(f"{SYMBOLS[v]} {v} {n}" for v, n in sorted(counts.items())), ""]
+    fixes = fix_outcomes(cells)
+    for app in sorted({c["app"] for c in cells}, key=lambda a: (a != "threads", a)):
+        app_cells = [c for c in cells if c["app"] == app]
+        pythons = sorted({_minor(c["python"]) for c in app_cells}, key=Version)
+        rows: dict[str, dict[str, dict]] = {}
+        for c in app_cells:
+            rows.setdefault(_row_key(c), {})[_minor(c["python"])] = c
+        lines += [f"## {app}", "", "| variant · packages | " + " | ".join(f"py{p}" for p in pythons) + " |",
+                  "|---|" + "---|" * len(pythons)]
+        for row, by_py in rows.items():
+            tds = []
+            for p in pythons:
+                c = by_py.get(p)
+                if c is None:
+                    tds.append(" ")
+                elif c.get("log"):
+                    tds.append(f"[{SYMBOLS[c['verdict']]}]({c['log']} \"{_title(c)}\")")
+                else:
+                    tds.append(f"{SYMBOLS[c['verdict']]}")
+            lines.append(f"| {row} | " + " | ".join(tds) + " |")
+        backends = sorted({c["context_backend"] for c in app_cells})
+        lines += ["", f"Context storage the SDK chose (reported by the app): {', '.join(backends)}.", ""]
+        leaking = [c for c in app_cells if c["verdict"] in ("leak", "nested") and c["variant"] == "plain"]
+        if leaking and app in ADVICE:
+            outcome = [v for c in leaking for v in fixes.get(c["id"], [])]
+            ok = sum(1 for _, v in outcome if v == "isolated")
+            lines.append(f"**What to do** ({len(leaking)} leaking plain cells): {ADVICE[app][0]} "
+                         f"In the same environments the fix variants came out isolated in {ok} of {len(outcome)} cells.")
+            lines.append("")
+        notable = [c for c in app_cells if c["verdict"] != "isolated"]
+        if notable:
+            lines += ["<details><summary>Why each non-isolated cell got its verdict</summary>", ""]
+            for c in notable:
+                lines.append(f"- `{c['id']}` {SYMBOLS[c['verdict']]} {c['verdict']}: {c.get('reason', '')} "
+                             f"(rerun: `{c['rerun']}`)")
+            lines += ["", "</details>", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _title(c: dict[str, Any]) -> str:
+    text = f"{c['verdict']}: {c.get('reason', '')}".strip().rstrip(":")
+    return text.replace('"', "'")[:200]
+
+
+def render_html(doc: dict[str, Any]) -> str:
+    """A single self-contained page (no external assets) with the same tables and every cell's evidence."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    env = Environment(loader=PackageLoader("matrix", "templates"), autoescape=select_autoescape())
+    cells = doc["cells"]
+    apps = []
+    for app in sorted({c["app"] for c in cells}, key=lambda a: (a != "threads", a)):
+        app_cells = [c for c in cells if c["app"] == app]
+        pythons = sorted({_minor(c["python"]) for c in app_cells}, key=Version)
+        rows: dict[str, dict[str, dict]] = {}
+        for c in app_cells:
+            rows.setdefault(_row_key(c), {})[_minor(c["python"])] = c
+        apps.append({"name": app, "pythons": pythons, "rows": rows})
+    return env.get_template("index.html.j2").render(
+        doc=doc, apps=apps, symbols=SYMBOLS, meanings=MEANINGS,
+        cells_json=json.dumps({c["id"]: c for c in cells}).replace("</", "<\\/"))
+
+
+def write_results(doc: dict[str, Any], outdir: str) -> list[str]:
+    """Write matrix.json, README.md and index.html into outdir; return the paths written."""
+    os.makedirs(outdir, exist_ok=True)
+    written = []
+    for name, text in (("matrix.json", json.dumps(doc, indent=1, ensure_ascii=False) + "\n"),
+                       ("README.md", render_markdown(doc)), ("index.html", render_html(doc))):
+        path = os.path.join(outdir, name)
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        written.append(path)
+    return written
+
+
+def load_results(path: str) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
