@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from .paths import APPS_DIR  # noqa: F401  (re-exported for the CLI)
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - nox sessions run on 3.11+, kept for direct use on older hosts
     import tomli as tomllib
 
 AXES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "axes.toml")
-APPS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "apps")
 KNOWN_APPS = (
     "threads", "asyncio", "gevent", "eventlet", "django-gevent", "django-eventlet",
     "channels", "twisted", "asyncio-gevent",
@@ -36,6 +37,7 @@ class AppAxes:
     python: SpecifierSet
     variants: tuple[str, ...]
     axes: tuple[str, ...]
+    requires: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,10 @@ def parse_axes(data: dict) -> Axes:
         for axis in axes:
             _need(axis in packages, f"apps.{app}.axes: {axis!r} has no [packages.{axis}] table; known: {', '.join(packages)}")
         _need("sentry-sdk" in axes, f"apps.{app}.axes: must include 'sentry-sdk'")
-        apps[app] = AppAxes(app, _specifier(table.get("python", ">=2.7"), f"apps.{app}.python"), variants, axes)
+        requires = tuple(table.get("requires", []))
+        _need(all(isinstance(r, str) for r in requires), f"apps.{app}.requires: expected a list of requirement strings")
+        apps[app] = AppAxes(app, _specifier(table.get("python", ">=2.7"), f"apps.{app}.python"), variants, axes,
+                            requires)
     _need(bool(apps), "no [apps.*] table: nothing to run")
     return Axes(pythons, packages, apps, aliases)
 

@@ -32,6 +32,9 @@ class Cell:
     backend: str = "venv"
     # Set by the planner when the cell cannot run here (no interpreter, no release for that Python).
     unsupported: str | None = field(default=None, compare=False)
+    # Unpinned requirements the app needs besides the pins (e.g. "gunicorn"), resolved in the era of
+    # the oldest pin. Not part of the id: they follow from the app.
+    requires: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def id(self) -> str:
@@ -61,6 +64,15 @@ def parse_cell_id(cell_id: str) -> tuple[str, str, str, tuple[tuple[str, str], .
         assert pin is not None  # guaranteed by _ID_RE
         pins.append((pin.group("name"), pin.group("version")))
     return match.group("app"), match.group("variant"), match.group("python"), tuple(pins)
+
+
+def unpinned(requires: tuple[str, ...] | list[str], pins: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+    """The requirements whose package is not pinned already (a pin always wins)."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    pinned = {canonicalize_name(name) for name, _ in pins}
+    return tuple(r for r in requires if canonicalize_name(Requirement(r).name) not in pinned)
 
 
 def log_relpath(cell_id: str) -> str:

@@ -19,8 +19,9 @@ import time
 from typing import Any
 
 from .axes import APPS_DIR, AxesError, load_axes
-from .cells import Cell, CellIdError, parse_cell_id
-from .engine import REPO, EngineOptions, run_cells
+from .cells import Cell, CellIdError, parse_cell_id, unpinned
+from .engine import EngineOptions, run_cells
+from .paths import REPO
 from .interpreters import discover
 from .plan import FilterError, parse_filter, plan_cells, select
 from .report import SYMBOLS, load_results, results_document, write_results
@@ -139,7 +140,8 @@ def _cell_from_id(cell_id: str, interpreters: dict) -> Cell:
     if python not in interpreters:
         raise UsageError(f"Python {python} (from {cell_id!r}) is not installed; installed: "
                          + ", ".join(sorted(interpreters, key=lambda v: tuple(map(int, v.split("."))))))
-    return Cell(app, variant, python, pins)
+    known = load_axes().apps.get(app)
+    return Cell(app, variant, python, pins, requires=unpinned(known.requires if known else (), pins))
 
 
 def _stream(path: str, stop: threading.Event) -> None:

@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .cells import Cell, log_relpath
-from .envs import CACHE_DIR, EnvError, EnvUnsupported, prepare_env
+from .envs import EnvError, EnvUnsupported, prepare_env
+from .paths import CACHE_DIR, REPO, RESULTS_DIR
 from .interpreters import Interpreter
 from .judge import Check, Judgement, combine, judge
 from .mock_server import MockSentryServer
 from .report import RERUN, cell_entry
 from .run import RunOptions, run_cell_once
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class EngineOptions:
     run: RunOptions = RunOptions()
     repeat: int = 1
     jobs: int = os.cpu_count() or 2
-    results_dir: str = os.path.join(REPO, "results")
+    results_dir: str = RESULTS_DIR
     records_dir: str = os.path.join(CACHE_DIR, "records")
 
 
@@ -64,7 +64,7 @@ def run_one(cell: Cell, interpreters: dict[str, Interpreter], server: MockSentry
     start = time.monotonic()
     env_log: list[str] = []
     try:
-        env = prepare_env(interp, cell.pin_specs(), env_log)
+        env = prepare_env(interp, cell.pin_specs(), env_log, requires=list(cell.requires))
     except EnvUnsupported as exc:
         return not_run(cell, "unsupported", f"does not install on Python {interp.version}: {exc}", interp.version, units)
     except (EnvError, OSError) as exc:

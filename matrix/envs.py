@@ -17,10 +17,9 @@ import threading
 from dataclasses import dataclass
 
 from .interpreters import Interpreter
+from .paths import CACHE_DIR, REPO  # noqa: F401  (REPO re-exported for images.py)
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CACHE_DIR = os.environ.get("MATRIX_CACHE") or os.path.join(REPO, ".matrix")
-ENV_FORMAT = 1  # bump to invalidate every cached env
+ENV_FORMAT = 2  # bump to invalidate every cached env
 MARKER = ".matrix-env.json"
 _UNSUPPORTED_HINTS = (
     "No solution found",
@@ -51,8 +50,29 @@ class Env:
     seconds: float
 
 
-def env_key(interp: Interpreter, pins: list[str]) -> str:
-    blob = json.dumps([ENV_FORMAT, interp.path, interp.version, sorted(pins)]).encode()
+@dataclass(frozen=True)
+class InstallStep:
+    """One installer call: these requirements, resolved as of `cutoff` (None: no date limit)."""
+
+    requirements: tuple[str, ...]
+    cutoff: str | None
+
+
+def install_steps(pins: list[str], requires: list[str], cutoffs: dict[str, str | None]) -> list[InstallStep]:
+    """Era-consistent install plan (pure): one step per pin, oldest release first, each resolved with
+    the packages that existed when that release came out, so an old gevent gets the greenlet of its
+    day even when the SDK pinned beside it is new. Unpinned requirements go with the oldest pin."""
+    order = sorted(pins, key=lambda pin: (cutoffs.get(pin) is None, cutoffs.get(pin) or ""))
+    steps = []
+    for index, pin in enumerate(order):
+        extra = tuple(requires) if index == 0 else ()
+        steps.append(InstallStep((pin,) + extra, cutoffs.get(pin)))
+    return steps or [InstallStep(tuple(requires), None)]
+
+
+def env_key(interp: Interpreter, steps: list[InstallStep]) -> str:
+    blob = json.dumps([ENV_FORMAT, interp.path, interp.version,
+                       [[list(s.requirements), s.cutoff] for s in steps]]).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
@@ -106,7 +126,25 @@ def _lock_for(key: str) -> threading.Lock:
         return _locks.setdefault(key, threading.Lock())
 
 
-def prepare_env(interp: Interpreter, pins: list[str], log: list[str] | None = None) -> Env:
+def era_cutoffs(pins: list[str], log: list[str]) -> dict[str, str | None]:
+    """pin -> --exclude-newer date of that release (None when PyPI's release data is unreachable)."""
+    from .releases import ReleaseError, era_cutoff
+
+    cutoffs: dict[str, str | None] = {}
+    for pin in pins:
+        name, _, version = pin.partition("==")
+        try:
+            cutoffs[pin] = era_cutoff(name, version)
+        except ReleaseError as exc:
+            raise EnvUnsupported(str(exc)) from None
+        except OSError as exc:
+            log.append(f"no release date for {pin} ({exc}); resolving without a date limit")
+            cutoffs[pin] = None
+    return cutoffs
+
+
+def prepare_env(interp: Interpreter, pins: list[str], log: list[str] | None = None,
+                requires: list[str] | None = None) -> Env:
     """Return a ready env for these pins on this interpreter, building it only if not cached.
 
     Built in a temporary directory and renamed into place, so an interrupted build never
@@ -115,7 +153,8 @@ def prepare_env(interp: Interpreter, pins: list[str], log: list[str] | None = No
     import time
 
     log = log if log is not None else []
-    key = env_key(interp, pins)
+    steps = install_steps(pins, list(requires or []), era_cutoffs(pins, log))
+    key = env_key(interp, steps)
     root = os.path.join(CACHE_DIR, "envs")
     path = os.path.join(root, key)
     start = time.monotonic()
@@ -131,10 +170,13 @@ def prepare_env(interp: Interpreter, pins: list[str], log: list[str] | None = No
             python = os.path.join(tmp, "bin", "python")
             if _uses_uv(interp):
                 _run(_uv() + ["venv", "--quiet", "--relocatable", "--python", interp.path, tmp], log)
-                _run(_uv() + ["pip", "install", "--python", python, *pins], log)
-            else:
+                for step in steps:
+                    limit = ["--exclude-newer", step.cutoff] if step.cutoff else []
+                    _run(_uv() + ["pip", "install", "--python", python, *limit, *step.requirements], log)
+            else:  # pip for Python 2.7 has no date limit: the pins are exact, the rest is what pip picks
                 _run([sys.executable, "-m", "virtualenv", "--quiet", "-p", interp.path, tmp], log)
-                _run([python, "-m", "pip", "install", "--quiet", *pins], log)
+                for step in steps:
+                    _run([python, "-m", "pip", "install", "--quiet", *step.requirements], log)
             # The venv is final only once renamed; fix the recorded interpreter path accordingly.
             installed = _freeze(python, _uses_uv(interp))
             final_python = os.path.join(path, "bin", "python")
@@ -146,5 +188,6 @@ def prepare_env(interp: Interpreter, pins: list[str], log: list[str] | None = No
             raise
         with open(marker, "w") as fh:
             json.dump({"python": final_python, "installed": installed, "pins": pins,
+                       "steps": [[list(st.requirements), st.cutoff] for st in steps],
                        "interpreter": interp.path, "version": interp.version}, fh, indent=1)
         return Env(key, path, final_python, installed, True, time.monotonic() - start)

@@ -412,8 +412,18 @@ def _classify(exc: docker.BuildError) -> Exception:
         because = [line.strip(" ╰─▶").removeprefix("cause: ").strip() for line in lines
                    if "Because" in line or "because" in line]
         first = next((line for line in lines if any(h in line for h in _UNSUPPORTED_HINTS)), str(exc))
-        return EnvUnsupported(because[0] if because else first.strip())
+        return EnvUnsupported(_shorten(because[0] if because else first.strip()))
     return EnvError(str(exc))
+
+
+def _shorten(message: str) -> str:
+    """pip lists every release it saw ('(from versions: 0.1.0rc1, ... 1.45.1)'): keep the last few."""
+    match = re.search(r"\(from versions: ([^)]*)\)", message)
+    if match:
+        versions = [v.strip() for v in match.group(1).split(",") if v.strip()]
+        if len(versions) > 4:
+            message = message.replace(match.group(0), "(from versions: ..., " + ", ".join(versions[-3:]) + ")")
+    return message
 
 
 def prepare_image(interp: Interpreter, pins: list[str], log: list[str] | None = None,

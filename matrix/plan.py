@@ -12,7 +12,7 @@ from typing import Iterable, Mapping
 from packaging.version import Version
 
 from .axes import Axes
-from .cells import Cell
+from .cells import Cell, unpinned
 from .interpreters import Interpreter
 
 FILTER_KEYS = ("app", "variant", "python", "verdict")
@@ -38,7 +38,8 @@ def plan_cells(axes: Axes, interpreters: Mapping[str, Interpreter], backend: str
                     reason = None
                     if python not in interpreters:
                         reason = f"Python {python} is not installed on this machine"
-                    cells.append(Cell(app.app, concrete, python, pins, backend, unsupported=reason))
+                    cells.append(Cell(app.app, concrete, python, pins, backend, unsupported=reason,
+                                      requires=unpinned(app.requires, pins)))
     return cells
 
 

@@ -21,10 +21,9 @@ from typing import Any, Callable
 
 from .cells import Cell
 from .mock_server import MockSentryServer
+from .paths import APPS_DIR, REPO
 from .records import RunRecord
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-APPS_DIR = os.path.join(REPO, "apps")
 ROUNDS = ("normal", "control")
 # No proxy may ever see loopback traffic, whatever the environment says.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
