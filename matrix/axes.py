@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from .cells import MemoryProbe
 from .paths import APPS_DIR  # noqa: F401  (re-exported for the CLI)
 
 if sys.version_info >= (3, 11):
@@ -38,6 +39,8 @@ class AppAxes:
     variants: tuple[str, ...]
     axes: tuple[str, ...]
     requires: tuple[str, ...] = ()
+    routes: tuple[str, ...] = ()
+    memory: MemoryProbe | None = None
 
 
 @dataclass(frozen=True)
@@ -116,8 +119,16 @@ def parse_axes(data: dict) -> Axes:
         _need("sentry-sdk" in axes, f"apps.{app}.axes: must include 'sentry-sdk'")
         requires = tuple(table.get("requires", []))
         _need(all(isinstance(r, str) for r in requires), f"apps.{app}.requires: expected a list of requirement strings")
+        routes = _str_list(table["routes"], f"apps.{app}.routes") if "routes" in table else ()
+        memory = None
+        if "memory" in table:
+            mem = table["memory"]
+            _need(isinstance(mem, dict) and isinstance(mem.get("requests"), int) and mem["requests"] > 0
+                  and isinstance(mem.get("kib_per_request"), (int, float)),
+                  f"apps.{app}.memory = {mem!r}: expected {{requests = <int > 0>, kib_per_request = <number>}}")
+            memory = MemoryProbe(mem["requests"], float(mem["kib_per_request"]), int(mem.get("warmup", 50)))
         apps[app] = AppAxes(app, _specifier(table.get("python", ">=2.7"), f"apps.{app}.python"), variants, axes,
-                            requires)
+                            requires, routes, memory)
     _need(bool(apps), "no [apps.*] table: nothing to run")
     return Axes(pythons, packages, apps, aliases)
 

@@ -12,9 +12,18 @@ BACKENDS = ("venv", "docker")
 
 _ID_RE = re.compile(
     r"^(?P<app>[a-z][a-z0-9-]*)/(?P<variant>[a-z][a-z0-9-]*)/py(?P<python>[23]\.[0-9]+)"
-    r"(?P<pins>(/[A-Za-z0-9_.-]+-[0-9][A-Za-z0-9_.+!-]*)+)$"
+    r"(?P<pins>(/[A-Za-z0-9_.-]+-[0-9][A-Za-z0-9_.+!-]*)+)(/on-(?P<route>[a-z][a-z0-9-]*))?$"
 )
 _PIN_RE = re.compile(r"^(?P<name>[A-Za-z0-9_.-]+?)-(?P<version>[0-9][A-Za-z0-9_.+!-]*)$")
+
+
+@dataclass(frozen=True)
+class MemoryProbe:
+    """Send `requests` load requests after a warm-up and fail the memory check above the threshold."""
+
+    requests: int
+    kib_per_request: float
+    warmup: int = 50
 
 
 class CellIdError(ValueError):
@@ -35,11 +44,17 @@ class Cell:
     # Unpinned requirements the app needs besides the pins (e.g. "gunicorn"), resolved in the era of
     # the oldest pin. Not part of the id: they follow from the app.
     requires: tuple[str, ...] = field(default=(), compare=False)
+    # Which part of the app serves the units, for apps with several (channels: http-consumer,
+    # websocket, async-view). Part of the id as a last segment "on-<route>".
+    route: str | None = None
+    # Memory probe for this cell (load requests and the KiB/request threshold), from the axes.
+    memory: "MemoryProbe | None" = field(default=None, compare=False)
 
     @property
     def id(self) -> str:
         pins = "/".join(f"{name}-{version}" for name, version in self.pins)
-        return f"{self.app}/{self.variant}/py{self.python}/{pins}"
+        route = f"/on-{self.route}" if self.route else ""
+        return f"{self.app}/{self.variant}/py{self.python}/{pins}{route}"
 
     @property
     def sdk_version(self) -> str:
@@ -50,20 +65,20 @@ class Cell:
         return [f"{name}=={version}" for name, version in self.pins]
 
 
-def parse_cell_id(cell_id: str) -> tuple[str, str, str, tuple[tuple[str, str], ...]]:
-    """Split a cell id into (app, variant, python minor, pins); raise CellIdError naming the bad part."""
+def parse_cell_id(cell_id: str) -> tuple[str, str, str, tuple[tuple[str, str], ...], str | None]:
+    """Split a cell id into (app, variant, python minor, pins, route); raise CellIdError naming the bad part."""
     match = _ID_RE.match(cell_id.strip())
     if not match:
         raise CellIdError(
             f"malformed cell id {cell_id!r}: expected app/variant/pyX.Y/package-version[/package-version...], "
-            "e.g. asyncio/plain/py3.11/sentry-sdk-2.75.0"
+            "[/on-route], e.g. asyncio/plain/py3.11/sentry-sdk-2.75.0"
         )
     pins = []
     for part in match.group("pins").strip("/").split("/"):
         pin = _PIN_RE.match(part)
         assert pin is not None  # guaranteed by _ID_RE
         pins.append((pin.group("name"), pin.group("version")))
-    return match.group("app"), match.group("variant"), match.group("python"), tuple(pins)
+    return match.group("app"), match.group("variant"), match.group("python"), tuple(pins), match.group("route")
 
 
 def unpinned(requires: tuple[str, ...] | list[str], pins: tuple[tuple[str, str], ...]) -> tuple[str, ...]:

@@ -129,7 +129,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _cell_from_id(cell_id: str, interpreters: dict) -> Cell:
     try:
-        app, variant, python, pins = parse_cell_id(cell_id)
+        app, variant, python, pins, route = parse_cell_id(cell_id)
     except CellIdError as exc:
         raise UsageError(str(exc)) from None
     apps = sorted(d for d in os.listdir(APPS_DIR) if os.path.exists(os.path.join(APPS_DIR, d, "app.py")))
@@ -141,7 +141,14 @@ def _cell_from_id(cell_id: str, interpreters: dict) -> Cell:
         raise UsageError(f"Python {python} (from {cell_id!r}) is not installed; installed: "
                          + ", ".join(sorted(interpreters, key=lambda v: tuple(map(int, v.split("."))))))
     known = load_axes().apps.get(app)
-    return Cell(app, variant, python, pins, requires=unpinned(known.requires if known else (), pins))
+    if known and known.routes and route not in known.routes:
+        raise UsageError(f"cell id {cell_id!r} needs a route: end it with one of "
+                         + ", ".join(f"/on-{r}" for r in known.routes))
+    if route and not (known and route in known.routes):
+        allowed = ", ".join(known.routes) if known and known.routes else "none for this app"
+        raise UsageError(f"unknown route {route!r} in {cell_id!r}; allowed: {allowed}")
+    return Cell(app, variant, python, pins, requires=unpinned(known.requires if known else (), pins), route=route,
+                memory=known.memory if known else None)
 
 
 def _stream(path: str, stop: threading.Event) -> None:

@@ -270,14 +270,15 @@ def build_by_commit(base_image: str, tag: str, script: str, env: Mapping[str, st
                     changes: Iterable[str] = (), timeout: float = 1800, output: list[str] | None = None) -> None:
     """The no-BuildKit fallback: run `script` (sh) in a container of `base_image` and commit it as `tag`.
 
-    Secrets go in `mounts` (bind-mounted read-only, never part of the committed filesystem:
-    `docker commit` does not include bind mounts). `copy_in` = [(host path, container dir)] is
+    Secrets go in `mounts` (bind-mounted read-only: `docker commit` does not include bind-mounted
+    content, only an empty mount-point stub). `env` is given to the exec, not to the container,
+    so it is not committed either. `copy_in` = [(host path, container dir)] is
     copied with `docker cp` before the script runs.
     """
-    with Container(base_image, mounts=mounts, env=env or {}) as box:
+    with Container(base_image, mounts=mounts) as box:
         for host, target in copy_in:
             _call(["cp", host, f"{box.name}:{target}"], timeout=timeout)
-        proc = box.run(["sh", "-euc", script], timeout=timeout)
+        proc = box.run(["sh", "-euc", script], timeout=timeout, env=env)  # exec env: not committed
         text = proc.stdout + proc.stderr
         if output is not None:
             output.append(text)
@@ -285,7 +286,8 @@ def build_by_commit(base_image: str, tag: str, script: str, env: Mapping[str, st
             raise BuildError(f"building {tag} in a container failed (exit {proc.returncode}): {_tail_line(text)}",
                              text, proc.returncode)
         box.kill_processes()
-        args = ["commit"]
+        # The build container's ownership labels must not pass on to the image (remove_stale reads them).
+        args = ["commit", "--change", f"LABEL {LABEL_OWNER}= {LABEL_PID}="]
         for change in changes:
             args += ["--change", change]
         _call([*args, box.name, tag], timeout=600)
@@ -337,10 +339,12 @@ def remove_stale() -> list[str]:
     stale = []
     for line in proc.stdout.splitlines():
         name, _, pid = line.partition("\t")
+        if not pid.strip().isdigit():
+            continue
         try:
             os.kill(int(pid), 0)
             continue  # owner alive
-        except (ValueError, ProcessLookupError):
+        except ProcessLookupError:
             stale.append(name)
         except PermissionError:
             continue
@@ -437,7 +441,8 @@ class Container:
         return proc.returncode == 0 and proc.stdout.strip() == "true"
 
     # -- work ----------------------------------------------------------------------------------
-    def _exec_args(self, argv: Sequence[str], env: Mapping[str, str] | None, workdir: str | None) -> list[str]:
+    def exec_argv(self, argv: Sequence[str], env: Mapping[str, str] | None = None, workdir: str | None = None) -> list[str]:
+        """The `docker exec` command line that runs `argv` inside (for callers that spawn it themselves)."""
         args = [docker_cli(), "exec"]
         for key, value in (env or {}).items():
             args += ["-e", f"{key}={value}"]
@@ -448,7 +453,7 @@ class Container:
     def exec_popen(self, argv: Sequence[str], stdout: IO | int | None = None, stderr: IO | int | None = None,
                    env: Mapping[str, str] | None = None, workdir: str | None = None) -> subprocess.Popen:
         """Start `argv` inside the container via `docker exec`; the caller streams stdout/stderr where it likes."""
-        args = self._exec_args(argv, env, workdir)
+        args = self.exec_argv(argv, env, workdir)
         log.debug("%s", _fmt(args))
         return subprocess.Popen(args, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
@@ -456,7 +461,7 @@ class Container:
     def run(self, argv: Sequence[str], timeout: float = 60, env: Mapping[str, str] | None = None,
             workdir: str | None = None) -> subprocess.CompletedProcess:
         """Run `argv` inside and wait (captured text). On timeout the in-container processes are killed."""
-        args = self._exec_args(argv, env, workdir)
+        args = self.exec_argv(argv, env, workdir)
         log.debug("%s", _fmt(args))
         try:
             return subprocess.run(args, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
@@ -469,7 +474,7 @@ class Container:
         if not self.started or self.removed:
             return
         env = {"KEEP": self._idle_pid or "-"}
-        args = self._exec_args(["sh", "-c", _KILL_SCRIPT], env, None)
+        args = self.exec_argv(["sh", "-c", _KILL_SCRIPT], env, None)
         log.debug("%s", _fmt(args))
         try:
             subprocess.run(args, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)

@@ -407,6 +407,10 @@ def _installed_from_image(tag: str) -> dict[str, str]:
 
 def _classify(exc: docker.BuildError) -> Exception:
     lines = docker.build_lines(exc.output)
+    marker = [i for i, line in enumerate(lines) if "cell-install: installing the pins" in line]
+    if not marker:  # it failed while setting up, before the pins' own resolution
+        return EnvError(str(exc))
+    lines = lines[marker[-1] + 1:]
     text = "\n".join(lines)
     if any(hint in text for hint in _UNSUPPORTED_HINTS):
         because = [line.strip(" ╰─▶").removeprefix("cause: ").strip() for line in lines

@@ -29,9 +29,13 @@ _UNIT_TAG = re.compile(r"^unit\.(\d+)$")
 class Check:
     ok: bool
     evidence: list[str] = field(default_factory=list)
+    measured: dict[str, Any] | None = None  # numbers behind the check (memory), if any
 
     def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "evidence": self.evidence}
+        out: dict[str, Any] = {"ok": self.ok, "evidence": self.evidence}
+        if self.measured is not None:
+            out["measured"] = self.measured
+        return out
 
 
 @dataclass
@@ -232,6 +236,22 @@ def check_delivery(obs: Observed, responses: list[dict], units: int) -> Check:
     return Check(not lines, _cap(lines))
 
 
+def check_memory(memory: dict[str, Any]) -> Check:
+    """RSS growth per load request against the threshold the axes set for this app."""
+    if memory.get("error"):
+        return Check(False, [f"memory probe failed: {memory['error']}"])
+    growth = memory["rss_after_kib"] - memory["rss_before_kib"]
+    per_request = growth / memory["requests"]
+    limit = memory["threshold_kib_per_request"]
+    line = (f"RSS {memory['rss_before_kib']} -> {memory['rss_after_kib']} KiB over {memory['requests']} requests "
+            f"(after {memory['warmup']} warm-up): {per_request:.2f} KiB/request, threshold {limit:g}")
+    if memory.get("failed_requests"):
+        line += f"; {memory['failed_requests']} load requests failed"
+    return Check(per_request <= limit and not memory.get("failed_requests"), [line],
+                 {"kib_per_request": round(per_request, 3), "threshold_kib_per_request": limit,
+                  "requests": memory["requests"]})
+
+
 def _failed_requests(record: RunRecord) -> list[str]:
     lines = []
     for name, answers in record.responses.items():
@@ -263,6 +283,8 @@ def judge(record: RunRecord) -> Judgement:
     if any(r.get("spans") for r in normal):
         checks["span_nesting"] = check_span_nesting(obs)
     checks["control"] = check_control(obs, record.units)
+    if record.memory is not None:
+        checks["memory"] = check_memory(record.memory)
 
     def result(verdict: str, reason: str) -> Judgement:
         return Judgement(verdict, reason, checks, backend)

@@ -15,7 +15,7 @@ from .axes import Axes
 from .cells import Cell, unpinned
 from .interpreters import Interpreter
 
-FILTER_KEYS = ("app", "variant", "python", "verdict")
+FILTER_KEYS = ("app", "variant", "python", "route", "verdict")
 
 
 class FilterError(ValueError):
@@ -38,8 +38,9 @@ def plan_cells(axes: Axes, interpreters: Mapping[str, Interpreter], backend: str
                     reason = None
                     if python not in interpreters:
                         reason = f"Python {python} is not installed on this machine"
-                    cells.append(Cell(app.app, concrete, python, pins, backend, unsupported=reason,
-                                      requires=unpinned(app.requires, pins)))
+                    for route in app.routes or (None,):
+                        cells.append(Cell(app.app, concrete, python, pins, backend, unsupported=reason,
+                                          requires=unpinned(app.requires, pins), route=route, memory=app.memory))
     return cells
 
 
@@ -55,6 +56,8 @@ class CellFilter:
             value = cell.variant
         elif self.key == "python":
             value = cell.python
+        elif self.key == "route":
+            value = cell.route or ""
         elif self.key == "verdict":
             value = verdicts.get(cell.id, "")
         else:
@@ -91,6 +94,8 @@ def _known_values(key: str, cells: list[Cell]) -> set[str] | None:
         return {c.variant for c in cells}
     if key == "python":
         return {c.python for c in cells}
+    if key == "route":
+        return {c.route for c in cells if c.route}
     return {version for c in cells for name, version in c.pins if name == key}
 
 

@@ -29,6 +29,9 @@ class RunRecord:
     killed: bool = False  # the engine had to kill the app
     timed_out: str | None = None  # which stage ran out of time, if any
     timings: dict[str, float] = field(default_factory=dict)
+    # Memory probe: {"requests", "warmup", "rss_before_kib", "rss_after_kib", "threshold_kib_per_request"}
+    # or {"error": "..."}; None when the cell has no memory probe.
+    memory: dict[str, Any] | None = None
     log: str = ""
     log_tail: list[str] = field(default_factory=list)
 

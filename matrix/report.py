@@ -37,7 +37,9 @@ UNDER_TEST = ("sentry-sdk", "gevent", "eventlet", "greenlet", "django", "channel
 ADVICE = {
     "threads": ("Threads should each get their own hub/scope; a leak here is an SDK bug worth reporting.", ()),
     "asyncio": ("Enable `AsyncioIntegration` (call `sentry_sdk.init` inside the running loop), or run each "
-                "request in `with Hub(Hub.current):` (0.x/1.x) / `with sentry_sdk.isolation_scope():` (2.x).",
+                "request in `with Hub(Hub.current):` (0.x/1.x) / `with sentry_sdk.isolation_scope():` (2.x). The "
+                "per-request clone alone keeps scope data apart but chains the spans of parallel `gather` children "
+                "(they share the request's scope); the integration forks a scope per task.",
                 ("asyncio-integration", "hub-clone", "isolation-scope")),
 }
 RERUN = "nox -s cell -- {id}"
@@ -134,6 +136,20 @@ def fix_outcomes(cells: list[dict[str, Any]]) -> dict[str, list[tuple[str, str]]
     return out
 
 
+def fix_summary(outcomes: list[tuple[str, str]]) -> str:
+    """'In the same environments: asyncio-integration isolated 14/14; hub-clone nested 7/7.'"""
+    if not outcomes:
+        return "No fix variant ran in the same environments."
+    per_variant: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for variant, verdict in outcomes:
+        per_variant[variant][verdict] += 1
+    parts = []
+    for variant, verdicts in per_variant.items():
+        total = sum(verdicts.values())
+        parts.append(f"`{variant}` " + ", ".join(f"{v} {n}/{total}" for v, n in sorted(verdicts.items())))
+    return "In the same environments: " + "; ".join(parts) + "."
+
+
 def render_markdown(doc: dict[str, Any]) -> str:
     """The table people read: one table per app, rows variant x pins, columns Python versions."""
     cells = doc["cells"]
@@ -182,10 +198,8 @@ def render_markdown(doc: dict[str, Any]) -> str:
         lines += ["", f"Context storage the SDK chose (reported by the app): {', '.join(backends)}.", ""]
         leaking = [c for c in app_cells if c["verdict"] in ("leak", "nested") and c["variant"] == "plain"]
         if leaking and app in ADVICE:
-            outcome = [v for c in leaking for v in fixes.get(c["id"], [])]
-            ok = sum(1 for _, v in outcome if v == "isolated")
             lines.append(f"**What to do** ({len(leaking)} leaking plain cells): {ADVICE[app][0]} "
-                         f"In the same environments the fix variants came out isolated in {ok} of {len(outcome)} cells.")
+                         + fix_summary([v for c in leaking for v in fixes.get(c["id"], [])]))
             lines.append("")
         notable = [c for c in app_cells if c["verdict"] != "isolated"]
         if notable:

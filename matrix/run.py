@@ -127,11 +127,12 @@ class AppProcess:
 
 
 def app_argv(python: str, cell: Cell, dsn: str, port: int, opts: RunOptions) -> list[str]:
-    return [
+    argv = [
         python, "-u", os.path.join(APPS_DIR, cell.app, "app.py"),
         "--dsn", dsn, "--port", str(port), "--units", str(opts.units), "--variant", cell.variant,
         "--children", str(opts.children), "--barrier-timeout", str(opts.barrier_timeout),
     ]
+    return argv + (["--route", cell.route] if cell.route else [])
 
 
 def app_environ() -> dict[str, str]:
@@ -144,12 +145,36 @@ def app_environ() -> dict[str, str]:
     return env
 
 
-def drive_round(base_url: str, name: str, units: int, timeout: float) -> list[dict[str, Any]]:
+def websocket_unit(url: str, timeout: float) -> tuple[int, Any]:
+    """One unit over a websocket: connect, read the single text frame the app answers with."""
+    from websockets.exceptions import WebSocketException
+    from websockets.sync.client import connect
+
+    try:
+        with connect(url, open_timeout=timeout, close_timeout=2, proxy=None) as ws:
+            text = ws.recv(timeout=timeout)
+    except TypeError:  # websockets < 15 has no proxy argument
+        with connect(url, open_timeout=timeout, close_timeout=2) as ws:
+            text = ws.recv(timeout=timeout)
+    except (WebSocketException, TimeoutError) as exc:
+        raise OSError(f"websocket {type(exc).__name__}: {exc}") from None
+    try:
+        return 200, json.loads(text)
+    except ValueError:
+        return 200, text
+
+
+def drive_round(base_url: str, name: str, units: int, timeout: float, route: str | None = None,
+                unit_ids: list[int] | None = None) -> list[dict[str, Any]]:
     """Send all units' requests of one round at once; one answer (or error) per unit."""
 
     def one(unit: int) -> dict[str, Any]:
         try:
-            status, body = http("GET", f"{base_url}/unit/{unit}?round={name}", timeout=timeout)
+            if route == "websocket":
+                ws_base = "ws://" + base_url.split("://", 1)[1]
+                status, body = websocket_unit(f"{ws_base}/ws/unit/{unit}?round={name}", timeout)
+            else:
+                status, body = http("GET", f"{base_url}/unit/{unit}?round={name}", timeout=timeout)
         except OSError as exc:
             return {"unit": unit, "round": name, "error": f"no answer: {exc}"}
         if not isinstance(body, dict):
@@ -159,7 +184,41 @@ def drive_round(base_url: str, name: str, units: int, timeout: float) -> list[di
         return body
 
     with ThreadPoolExecutor(max_workers=units) as pool:
-        return list(pool.map(one, range(1, units + 1)))
+        return list(pool.map(one, unit_ids or range(1, units + 1)))
+
+
+def rss_kib(base_url: str) -> int:
+    status, body = http("GET", base_url + "/rss", timeout=10)
+    if status != 200 or not isinstance(body, dict) or not isinstance(body.get("rss_kib"), int):
+        raise OSError(f"/rss answered HTTP {status}: {str(body)[:120]}")
+    return body["rss_kib"]
+
+
+def probe_memory(cell: Cell, base_url: str, opts: RunOptions, timeout: float) -> dict[str, Any]:
+    """Warm up, read the app's RSS, send the load requests (N at a time), read RSS again."""
+    probe = cell.memory
+    assert probe is not None
+    result: dict[str, Any] = {"requests": probe.requests, "warmup": probe.warmup,
+                              "threshold_kib_per_request": probe.kib_per_request}
+    try:
+        def load(count: int) -> int:
+            failures = 0
+            for start in range(0, count, opts.units):
+                batch = list(range(1, min(opts.units, count - start) + 1))
+                answers = drive_round(base_url, "load", opts.units, timeout, cell.route, batch)
+                failures += sum(1 for a in answers if a.get("error"))
+            return failures
+
+        t = time.monotonic()
+        failed = load(probe.warmup)
+        result["rss_before_kib"] = rss_kib(base_url)
+        failed += load(probe.requests)
+        result["rss_after_kib"] = rss_kib(base_url)
+        result["failed_requests"] = failed
+        result["seconds"] = round(time.monotonic() - t, 3)
+    except OSError as exc:
+        result["error"] = str(exc)
+    return result
 
 
 def expected_items(units: int) -> Callable[[list[dict]], bool]:
@@ -232,8 +291,12 @@ def run_cell_once(cell: Cell, python: str, server: MockSentryServer, log_path: s
         request_timeout = opts.barrier_timeout * 2 + 20
         for name in ROUNDS:
             t = time.monotonic()
-            record.responses[name] = drive_round(base, name, opts.units, request_timeout)
+            record.responses[name] = drive_round(base, name, opts.units, request_timeout, cell.route)
             record.timings[f"{name}_s"] = round(time.monotonic() - t, 3)
+        if cell.memory is not None:
+            t = time.monotonic()
+            record.memory = probe_memory(cell, base, opts, request_timeout)
+            record.timings["memory_s"] = round(time.monotonic() - t, 3)
         t = time.monotonic()
         try:
             http("POST", base + "/flush", timeout=15)

@@ -21,7 +21,10 @@ INTERPS = {"3.11": Interpreter("3.11", "3.11.7", "/x/python3.11")}
 def test_cell_id_round_trip():
     cell = Cell("asyncio", "plain", "3.11", (("sentry-sdk", "2.75.0"), ("gevent", "20.4.0")))
     assert cell.id == "asyncio/plain/py3.11/sentry-sdk-2.75.0/gevent-20.4.0"
-    assert parse_cell_id(cell.id) == ("asyncio", "plain", "3.11", cell.pins)
+    assert parse_cell_id(cell.id) == ("asyncio", "plain", "3.11", cell.pins, None)
+    routed = Cell("channels", "plain", "3.7", (("sentry-sdk", "1.45.1"),), route="websocket")
+    assert routed.id == "channels/plain/py3.7/sentry-sdk-1.45.1/on-websocket"
+    assert parse_cell_id(routed.id)[4] == "websocket"
 
 
 @pytest.mark.parametrize("bad", ["asyncio/plain", "asyncio/plain/3.11/sentry-sdk-2.0.0", "Asyncio/plain/py3.11/sentry-sdk-2",
