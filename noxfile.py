@@ -36,6 +36,13 @@ def plan(session: nox.Session) -> None:
     session.run("python", "-m", "matrix", "plan", *session.posargs)
 
 
+@nox.session(name="update-axes")
+def update_axes(session: nox.Session) -> None:
+    """Resolve the axes' version policies against PyPI and rewrite matrix/axes.lock.json."""
+    _install(session)
+    session.run("python", "-m", "matrix", "update-axes", *session.posargs)
+
+
 @nox.session
 def report(session: nox.Session) -> None:
     """Re-render results/ (README.md, index.html) from results/matrix.json without rerunning."""

@@ -1,23 +1,27 @@
 """Load and validate `matrix/axes.toml`: the matrix declared as data.
 
 Every bad entry is reported as one line naming the key, the value and what is allowed.
+Package versions are not listed here but chosen by policies (matrix/policies.py) that
+`nox -s update-axes` resolves into matrix/axes.lock.json.
 """
 from __future__ import annotations
 
 import os
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from .cells import MemoryProbe
 from .paths import APPS_DIR  # noqa: F401  (re-exported for the CLI)
+from .policies import PolicyError, validate_policy
 
 if sys.version_info >= (3, 11):
     import tomllib
-else:  # pragma: no cover - nox sessions run on 3.11+, kept for direct use on older hosts
+else:  # pragma: no cover
     import tomli as tomllib
 
 AXES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "axes.toml")
@@ -25,11 +29,21 @@ KNOWN_APPS = (
     "threads", "asyncio", "gevent", "eventlet", "django-gevent", "django-eventlet",
     "channels", "twisted", "asyncio-gevent",
 )
+SIZES = ("default", "full")
 _MINOR_RE = re.compile(r"^[23]\.[0-9]+$")
 
 
 class AxesError(ValueError):
     """A one-line complaint about the axes file."""
+
+
+@dataclass(frozen=True)
+class Slice:
+    """Which pythons and versions of each axis a run size takes: "all", or a list (versions,
+    "newest", "oldest")."""
+
+    python: tuple[str, ...] | None  # None: all
+    versions: dict[str, tuple[str, ...] | None]  # axis -> None (all) or chosen values
 
 
 @dataclass(frozen=True)
@@ -41,14 +55,29 @@ class AppAxes:
     requires: tuple[str, ...] = ()
     routes: tuple[str, ...] = ()
     memory: MemoryProbe | None = None
+    slices: dict[str, Slice] = field(default_factory=dict)  # "default"/"full" -> Slice
+
+
+@dataclass(frozen=True)
+class Case:
+    """A named cell set the page's claims need, planned in every run size."""
+
+    claim: str
+    app: str
+    pythons: tuple[str, ...]
+    pins: tuple[tuple[str, str], ...]
+    variants: tuple[str, ...] | None  # None: the app's variants
+    note: str = ""
 
 
 @dataclass(frozen=True)
 class Axes:
     pythons: tuple[str, ...]
-    packages: dict[str, tuple[str, ...]]
+    policies: dict[str, dict[str, Any]]
     apps: dict[str, AppAxes]
     variant_aliases: dict[str, tuple[tuple[SpecifierSet, str], ...]]
+    cases: tuple[Case, ...] = ()
+    raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def resolve_variant(self, variant: str, sdk_version: str) -> str | None:
         """`@alias` -> the concrete variant for this SDK release (None if no rule covers it)."""
@@ -80,24 +109,51 @@ def _specifier(value: object, key: str) -> SpecifierSet:
         raise AxesError(f"{key} = {value!r}: not a PEP 440 specifier (e.g. '>=3.6')") from None
 
 
+def _minor(value: str, key: str) -> str:
+    _need(bool(_MINOR_RE.match(value)), f"{key}: {value!r} is not a minor version like '3.11'")
+    return value
+
+
+def _version_or_keyword(value: str, key: str) -> str:
+    if value in ("newest", "oldest"):
+        return value
+    try:
+        Version(value)
+    except InvalidVersion:
+        raise AxesError(f"{key}: {value!r} is not a version, 'newest' or 'oldest'") from None
+    return value
+
+
+def _slice(table: object, key: str, axes: tuple[str, ...]) -> Slice:
+    _need(isinstance(table, dict), f"{key} = {table!r}: expected a table like {{python = 'all', sentry-sdk = ['newest']}}")
+    assert isinstance(table, dict)
+    unknown = set(table) - {"python", *axes}
+    _need(not unknown, f"{key}: unknown key(s) {sorted(unknown)}; allowed: python, {', '.join(axes)}")
+    python = table.get("python", "all")
+    pythons = None if python == "all" else tuple(_minor(p, f"{key}.python") for p in _str_list(python, f"{key}.python"))
+    versions: dict[str, tuple[str, ...] | None] = {}
+    for axis in axes:
+        value = table.get(axis, "all")
+        versions[axis] = None if value == "all" else tuple(
+            _version_or_keyword(v, f"{key}.{axis}") for v in _str_list(value, f"{key}.{axis}"))
+    return Slice(pythons, versions)
+
+
 def parse_axes(data: dict) -> Axes:
     """Validate the parsed TOML and build Axes. Pure: no file or network access."""
-    unknown = set(data) - {"python", "packages", "apps", "variant_aliases"}
-    _need(not unknown, f"unknown top-level key(s) {sorted(unknown)}: allowed are python, packages, apps, variant_aliases")
-    pythons = _str_list(data.get("python", {}).get("versions"), "python.versions")
-    for minor in pythons:
-        _need(bool(_MINOR_RE.match(minor)), f"python.versions: {minor!r} is not a minor version like '3.11'")
-
-    packages: dict[str, tuple[str, ...]] = {}
-    for name, table in data.get("packages", {}).items():
-        versions = _str_list(table.get("versions"), f"packages.{name}.versions")
-        for version in versions:
-            try:
-                Version(version)
-            except InvalidVersion:
-                raise AxesError(f"packages.{name}.versions: {version!r} is not a version (e.g. '2.75.0')") from None
-        packages[name] = versions
-    _need("sentry-sdk" in packages, "packages.sentry-sdk is missing: every cell pins the SDK")
+    unknown = set(data) - {"python", "packages", "apps", "variant_aliases", "cases"}
+    _need(not unknown, f"unknown top-level key(s) {sorted(unknown)}: allowed are python, packages, apps, "
+                       "variant_aliases, cases")
+    pythons = tuple(_minor(m, "python.versions") for m in _str_list(data.get("python", {}).get("versions"),
+                                                                    "python.versions"))
+    policies: dict[str, dict[str, Any]] = {}
+    for name, policy in data.get("packages", {}).items():
+        try:
+            validate_policy(name, policy)
+        except PolicyError as exc:
+            raise AxesError(str(exc)) from None
+        policies[name] = policy
+    _need("sentry-sdk" in policies, "packages.sentry-sdk is missing: every cell pins the SDK")
 
     aliases: dict[str, tuple[tuple[SpecifierSet, str], ...]] = {}
     for name, table in data.get("variant_aliases", {}).items():
@@ -106,8 +162,11 @@ def parse_axes(data: dict) -> Axes:
         )
 
     apps: dict[str, AppAxes] = {}
+    app_keys = {"python", "variants", "axes", "requires", "routes", "memory", "default", "full", "note"}
     for app, table in data.get("apps", {}).items():
         _need(app in KNOWN_APPS, f"apps.{app}: unknown app id; allowed: {', '.join(KNOWN_APPS)}")
+        extra = set(table) - app_keys
+        _need(not extra, f"apps.{app}: unknown key(s) {sorted(extra)}; allowed: {', '.join(sorted(app_keys))}")
         variants = _str_list(table.get("variants"), f"apps.{app}.variants")
         for variant in variants:
             if variant.startswith("@"):
@@ -115,7 +174,7 @@ def parse_axes(data: dict) -> Axes:
                       f"apps.{app}.variants: {variant!r} names no [variant_aliases.{variant[1:]}] table")
         axes = _str_list(table.get("axes", ["sentry-sdk"]), f"apps.{app}.axes")
         for axis in axes:
-            _need(axis in packages, f"apps.{app}.axes: {axis!r} has no [packages.{axis}] table; known: {', '.join(packages)}")
+            _need(axis in policies, f"apps.{app}.axes: {axis!r} has no [packages.{axis}] table; known: {', '.join(policies)}")
         _need("sentry-sdk" in axes, f"apps.{app}.axes: must include 'sentry-sdk'")
         requires = tuple(table.get("requires", []))
         _need(all(isinstance(r, str) for r in requires), f"apps.{app}.requires: expected a list of requirement strings")
@@ -127,16 +186,39 @@ def parse_axes(data: dict) -> Axes:
                   and isinstance(mem.get("kib_per_request"), (int, float)),
                   f"apps.{app}.memory = {mem!r}: expected {{requests = <int > 0>, kib_per_request = <number>}}")
             memory = MemoryProbe(mem["requests"], float(mem["kib_per_request"]), int(mem.get("warmup", 50)))
+        slices = {size: _slice(table[size], f"apps.{app}.{size}", axes) for size in SIZES if size in table}
         apps[app] = AppAxes(app, _specifier(table.get("python", ">=2.7"), f"apps.{app}.python"), variants, axes,
-                            requires, routes, memory)
+                            requires, routes, memory, slices)
     _need(bool(apps), "no [apps.*] table: nothing to run")
-    return Axes(pythons, packages, apps, aliases)
+
+    cases = []
+    for index, case in enumerate(data.get("cases", [])):
+        key = f"cases[{index}]"
+        _need(isinstance(case, dict) and case.get("app") in apps,
+              f"{key}.app = {case.get('app') if isinstance(case, dict) else case!r}: must name an app of [apps.*] "
+              f"({', '.join(apps)})")
+        pins = case.get("pins")
+        _need(isinstance(pins, dict) and "sentry-sdk" in pins,
+              f"{key}.pins = {pins!r}: expected a table of exact versions including sentry-sdk")
+        for name, version in pins.items():
+            try:
+                Version(str(version))
+            except InvalidVersion:
+                raise AxesError(f"{key}.pins.{name} = {version!r}: not a version") from None
+        variants = _str_list(case["variants"], f"{key}.variants") if "variants" in case else None
+        cases.append(Case(str(case.get("claim", f"case-{index}")), case["app"],
+                          tuple(_minor(p, f"{key}.python") for p in _str_list(case.get("python"), f"{key}.python")),
+                          tuple((str(n), str(v)) for n, v in pins.items()), variants, str(case.get("note", ""))))
+    return Axes(pythons, policies, apps, aliases, tuple(cases), data)
+
+
+def load_raw(path: str = AXES_FILE) -> dict:
+    with open(path, "rb") as fh:
+        try:
+            return tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise AxesError(f"{path}: not valid TOML: {exc}") from None
 
 
 def load_axes(path: str = AXES_FILE) -> Axes:
-    with open(path, "rb") as fh:
-        try:
-            data = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
-            raise AxesError(f"{path}: not valid TOML: {exc}") from None
-    return parse_axes(data)
+    return parse_axes(load_raw(path))

@@ -18,7 +18,10 @@ import threading
 import time
 from typing import Any
 
-from .axes import APPS_DIR, AxesError, load_axes
+from .axes import APPS_DIR, AxesError, load_axes, load_raw
+from .lock import LockError, build_lock, load_lock, write_lock
+from .policies import PolicyError
+from .releases import ReleaseError
 from .cells import Cell, CellIdError, parse_cell_id, unpinned
 from .engine import EngineOptions, run_cells
 from .paths import REPO
@@ -46,7 +49,7 @@ def _previous_verdicts(path: str) -> dict[str, str]:
 def _planned(args: argparse.Namespace) -> tuple[list[Cell], dict]:
     axes = load_axes()
     interpreters = discover()
-    cells = plan_cells(axes, interpreters)
+    cells = plan_cells(axes, load_lock(), interpreters, size="full" if args.full else "default")
     try:
         only = [parse_filter(expr, cells) for expr in args.only]
         exclude = [parse_filter(expr, cells) for expr in args.exclude]
@@ -111,9 +114,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     cells, interpreters = _planned(args)
     if not cells:
         raise UsageError("the filters select no cell; `python -m matrix plan` lists them")
+    stream = os.path.join(args.results, "matrix.partial.jsonl")
+    os.makedirs(args.results, exist_ok=True)
     progress = Progress(len(cells))
     try:
-        entries = run_cells(cells, interpreters, opts, progress)
+        entries = run_cells(cells, interpreters, opts, progress, stream_path=stream, resume=args.resume)
+    except KeyboardInterrupt:
+        raise UsageError(f"interrupted: finished cells are in {os.path.relpath(stream, REPO)}; "
+                         "continue with `nox -s matrix -- --resume`") from None
     finally:
         progress.close()
     old = _previous_verdicts(_results_path(args)) if (args.only or args.exclude) else {}
@@ -124,6 +132,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     doc = results_document(entries, command=args.command_label or "nox -s matrix", backend="venv")
     for path in write_results(doc, args.results):
         print("wrote", os.path.relpath(path, REPO))
+    os.remove(stream)
     return 0
 
 
@@ -206,6 +215,18 @@ def cmd_cell(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_update_axes(args: argparse.Namespace) -> int:
+    """Resolve the axes' policies against PyPI and write matrix/axes.lock.json."""
+    raw = load_raw()
+    load_axes()  # validate before asking PyPI anything
+    lock = build_lock(raw, refresh=not args.offline)
+    write_lock(lock)
+    for name, picks in lock["axes"].items():
+        print(f"{name}: " + ", ".join(p["version"] for p in picks))
+    print(f"wrote matrix/axes.lock.json ({len(lock['releases'])} releases)")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     path = _results_path(args)
     try:
@@ -226,6 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
     def common(p: argparse.ArgumentParser, filters: bool = True) -> None:
         p.add_argument("--results", default=os.path.join(REPO, "results"), help="results directory")
         if filters:
+            p.add_argument("--full", action="store_true",
+                           help="the whole lock (nightly size) instead of the default slice")
             p.add_argument("--only", action="append", default=[], metavar="KEY=V[,V]",
                            help="keep cells matching (app, variant, python, verdict, or a package name)")
             p.add_argument("--exclude", action="append", default=[], metavar="KEY=V[,V]", help="drop matching cells")
@@ -242,12 +265,17 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     running(p)
     p.add_argument("--command-label", default=None, help="command recorded in matrix.json")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run: cells already in results/matrix.partial.jsonl are kept")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("cell", help="rerun cells by id, streaming their logs")
     p.add_argument("cell_ids", nargs="+", metavar="CELL_ID")
     running(p)
     p.add_argument("--json", default=None, help="also write the cells' entries to this file")
     p.set_defaults(func=cmd_cell)
+    p = sub.add_parser("update-axes", help="resolve the axes policies against PyPI into matrix/axes.lock.json")
+    p.add_argument("--offline", action="store_true", help="use the cached PyPI data under .matrix/pypi")
+    p.set_defaults(func=cmd_update_axes)
     p = sub.add_parser("report", help="re-render results/ from results/matrix.json")
     common(p, filters=False)
     p.set_defaults(func=cmd_report)
@@ -258,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (UsageError, AxesError) as exc:
+    except (UsageError, AxesError, LockError, PolicyError, ReleaseError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -24,12 +24,12 @@ import atexit
 import json
 import logging
 import os
+import re
 import shlex
 import shutil
 import signal
 import subprocess
 import threading
-import time
 import uuid
 from typing import IO, Any, Iterable, Mapping, Sequence
 
@@ -179,7 +179,11 @@ def buildkit_builder() -> tuple[list[str], dict[str, str]] | None:
         found: tuple[list[str], dict[str, str]] | None = None
         if os.environ.get("MATRIX_DOCKER_BUILD") != "commit":
             cli = docker_cli()
-            if _call(["buildx", "version"], cli=cli, check=False, timeout=15).returncode == 0:
+            try:
+                has_buildx = _call(["buildx", "version"], cli=cli, check=False, timeout=15).returncode == 0
+            except DockerError:
+                has_buildx = False
+            if has_buildx:
                 found = ([cli, "buildx", "build", "--load"], {})
             else:
                 candidates = [cli] + [c for c in ("/usr/bin/docker", "/usr/local/bin/docker") if os.path.exists(c)]
@@ -248,8 +252,6 @@ def _text(data: Any) -> str:
 
 def build_lines(text: str) -> list[str]:
     """The build's own output lines, without BuildKit's `#12 3.456 ` prefixes and step noise."""
-    import re
-
     out = []
     for line in text.splitlines():
         line = re.sub(r"^#\d+ (\d+\.\d+ )?", "", line).rstrip()
@@ -261,7 +263,13 @@ def build_lines(text: str) -> list[str]:
 
 
 def _tail_line(text: str, n: int = 3) -> str:
-    lines = [line.strip() for line in build_lines(text) if line.strip() and not line.startswith("------")]
+    """One line for an error message: the last error line and what follows it, else the last lines."""
+    text = text.split("\n------\n")[0]  # BuildKit's closing error box only repeats the step
+    lines = [line.strip() for line in build_lines(text)
+             if line.strip() and not line.startswith(("------", "> [", "executor failed running"))]
+    errors = [i for i, line in enumerate(lines) if re.match(r"^(error|ERROR)\b|^\w*(Error|Exception)\b", line)]
+    if errors:
+        return " | ".join(lines[errors[-1]:errors[-1] + n])
     return " | ".join(lines[-n:]) if lines else "no output"
 
 
@@ -441,7 +449,8 @@ class Container:
         return proc.returncode == 0 and proc.stdout.strip() == "true"
 
     # -- work ----------------------------------------------------------------------------------
-    def exec_argv(self, argv: Sequence[str], env: Mapping[str, str] | None = None, workdir: str | None = None) -> list[str]:
+    def exec_argv(self, argv: Sequence[str], env: Mapping[str, str] | None = None,
+                  workdir: str | None = None) -> list[str]:
         """The `docker exec` command line that runs `argv` inside (for callers that spawn it themselves)."""
         args = [docker_cli(), "exec"]
         for key, value in (env or {}).items():

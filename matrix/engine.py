@@ -22,7 +22,7 @@ from .interpreters import Interpreter
 from .judge import Check, Judgement, combine, judge
 from .mock_server import MockSentryServer
 from .report import RERUN, cell_entry
-from .run import RunOptions, run_cell_once
+from .run import RunOptions, kill_all_apps, run_cell_once
 
 
 
@@ -90,23 +90,66 @@ def run_one(cell: Cell, interpreters: dict[str, Interpreter], server: MockSentry
                       units=units, duration_s=time.monotonic() - start, log=log_rel, facts=facts)
 
 
+def read_stream(path: str) -> dict[str, dict[str, Any]]:
+    """Entries already streamed by an earlier (interrupted) run: id -> entry. Torn last lines are ignored."""
+    done: dict[str, dict[str, Any]] = {}
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue
+                done[entry["id"]] = entry
+    except OSError:
+        pass
+    return done
+
+
 def run_cells(cells: list[Cell], interpreters: dict[str, Interpreter], opts: EngineOptions,
-              on_done: Callable[[dict[str, Any]], None] = lambda entry: None) -> list[dict[str, Any]]:
-    """Run every cell (in parallel), calling on_done as each finishes; entries in input order."""
+              on_done: Callable[[dict[str, Any]], None] = lambda entry: None,
+              stream_path: str | None = None, resume: bool = False) -> list[dict[str, Any]]:
+    """Run every cell (in parallel), calling on_done as each finishes; entries in input order.
+
+    Each finished entry is appended to `stream_path` (JSON lines) at once, so an interrupted run
+    loses nothing; with `resume`, cells already in the stream (same repeats and units) are not run
+    again. Ctrl-C kills every running app before it propagates.
+    """
     entries: dict[str, dict[str, Any]] = {}
-    with MockSentryServer() as server, ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
-        futures = {pool.submit(run_one, cell, interpreters, server, opts): cell for cell in cells}
-        for future in as_completed(futures):
-            cell = futures[future]
-            try:
-                entry = future.result()
-            except Exception as exc:  # a harness bug in one cell must not sink the others
-                traceback.print_exc(file=sys.stderr)
-                entry = not_run(cell, "error", f"harness error: {type(exc).__name__}: {exc}",
-                                cell.python, opts.run.units)
-            entries[cell.id] = entry
-            on_done(entry)
-    return [entries[c.id] for c in cells]
+    if stream_path and resume:
+        for cell_id, entry in read_stream(stream_path).items():
+            if entry.get("repeats", 1) >= opts.repeat and entry.get("units") == opts.run.units:
+                entries[cell_id] = entry
+    elif stream_path and os.path.exists(stream_path):
+        os.remove(stream_path)
+    todo = [c for c in cells if c.id not in entries]
+    stream = open(stream_path, "a", encoding="utf-8") if stream_path else None
+    pool = ThreadPoolExecutor(max_workers=max(1, opts.jobs))
+    try:
+        with MockSentryServer() as server:
+            futures = {pool.submit(run_one, cell, interpreters, server, opts): cell for cell in todo}
+            for future in as_completed(futures):
+                cell = futures[future]
+                try:
+                    entry = future.result()
+                except Exception as exc:  # a harness bug in one cell must not sink the others
+                    traceback.print_exc(file=sys.stderr)
+                    entry = not_run(cell, "error", f"harness error: {type(exc).__name__}: {exc}",
+                                    cell.python, opts.run.units)
+                entries[cell.id] = entry
+                if stream is not None:
+                    stream.write(json.dumps(entry) + "\n")
+                    stream.flush()
+                on_done(entry)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        kill_all_apps()
+        raise
+    finally:
+        pool.shutdown(wait=True)
+        if stream is not None:
+            stream.close()
+    return [entries[c.id] for c in cells if c.id in entries]
 
 
 def dump_entries(entries: list[dict[str, Any]]) -> str:

@@ -128,11 +128,23 @@ def _lock_for(key: str) -> threading.Lock:
 
 def era_cutoffs(pins: list[str], log: list[str]) -> dict[str, str | None]:
     """pin -> --exclude-newer date of that release (None when PyPI's release data is unreachable)."""
+    from datetime import datetime, timedelta
+
+    from .lock import LockError, load_lock, release_info
     from .releases import ReleaseError, era_cutoff
 
+    try:
+        lock = load_lock()
+    except LockError:
+        lock = {}
     cutoffs: dict[str, str | None] = {}
     for pin in pins:
         name, _, version = pin.partition("==")
+        info = release_info(lock, name, version)
+        if info:  # the lock makes the era reproducible offline
+            uploaded = datetime.strptime(info["uploaded"], "%Y-%m-%dT%H:%M:%SZ") + timedelta(days=2)
+            cutoffs[pin] = uploaded.strftime("%Y-%m-%dT%H:%M:%SZ")
+            continue
         try:
             cutoffs[pin] = era_cutoff(name, version)
         except ReleaseError as exc:

@@ -36,8 +36,10 @@ import time
 from dataclasses import dataclass, field
 
 from . import docker
-from .envs import CACHE_DIR, REPO, EnvError, EnvUnsupported, _UNSUPPORTED_HINTS, _uv, parse_freeze
+from .envs import (_UNSUPPORTED_HINTS, EnvError, EnvUnsupported, InstallStep, _uv, era_cutoffs, install_steps,
+                   parse_freeze)
 from .interpreters import Interpreter
+from .paths import APPS_DIR, CACHE_DIR, REPO
 
 log = logging.getLogger("matrix.images")
 
@@ -45,7 +47,6 @@ DOCKERFILES = os.path.join(REPO, "dockerfiles")
 PYTHON_DOCKERFILE = os.path.join(DOCKERFILES, "python.Dockerfile")
 CELL_DOCKERFILE = os.path.join(DOCKERFILES, "cell.Dockerfile")
 CELL_SCRIPT = os.path.join(DOCKERFILES, "cell-install.sh")
-APPS_DIR = os.path.join(REPO, "apps")
 DOCKER_CACHE = os.path.join(CACHE_DIR, "docker")
 IMAGE_FORMAT = 1  # bump to invalidate every cached image tag
 ENV_PYTHON = "/env/bin/python"
@@ -377,15 +378,27 @@ def _read(path: str) -> str:
         return fh.read()
 
 
-def image_key(python_image_id: str, pins: list[str], exclude_newer: str | None) -> str:
-    blob = json.dumps([IMAGE_FORMAT, python_image_id, sorted(pins), exclude_newer or "", uv_version(),
+def _steps_arg(steps: list[InstallStep]) -> str:
+    """The STEPS build arg: one line per installer call, "<cutoff or -> <requirement> ..."."""
+    return "\n".join(f"{step.cutoff or '-'} {' '.join(step.requirements)}" for step in steps)
+
+
+def image_key(python_image_id: str, pins: list[str], exclude_newer: str | None = None,
+              steps: list[InstallStep] | None = None) -> str:
+    steps = steps if steps is not None else [InstallStep(tuple(sorted(pins)), exclude_newer)]
+    blob = json.dumps([IMAGE_FORMAT, python_image_id, _steps_arg(steps), uv_version(),
                        _read(CELL_DOCKERFILE), _read(CELL_SCRIPT)]).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def image_tag(python_image_id: str, pins: list[str], exclude_newer: str | None = None) -> str:
-    """`scm-cell:<sha256(python image id, pins, exclude_newer, cell.Dockerfile, cell-install.sh, uv)[:16]>`."""
-    return f"scm-cell:{image_key(python_image_id, pins, exclude_newer)}"
+def image_tag(python_image_id: str, pins: list[str], exclude_newer: str | None = None,
+              steps: list[InstallStep] | None = None) -> str:
+    """`scm-cell:<sha256(python image id, what is installed how, cell.Dockerfile, cell-install.sh, uv)[:16]>`.
+
+    "What is installed how" is the pins with one `exclude_newer` date, or explicit install steps
+    (`matrix.envs.install_steps`: one installer call per pin with the date of that release).
+    """
+    return f"scm-cell:{image_key(python_image_id, pins, exclude_newer, steps)}"
 
 
 def _lock_for(tag: str) -> threading.Lock:
@@ -431,15 +444,25 @@ def _shorten(message: str) -> str:
 
 
 def prepare_image(interp: Interpreter, pins: list[str], log: list[str] | None = None,
-                  exclude_newer: str | None = None) -> DockerEnv:
-    """Return a ready cell image for these pins on this Python, building it only if its tag is missing."""
+                  requires: list[str] | None = None, exclude_newer: str | None = None) -> DockerEnv:
+    """Return a ready cell image for these pins on this Python, building it only if its tag is missing.
+
+    Installs exactly like `matrix.envs.prepare_env`: by default one step per pin, each resolved
+    as of its own release date (`install_steps`/`era_cutoffs`), `requires` with the oldest pin.
+    An explicit `exclude_newer` date instead installs everything in one step with that limit.
+    """
     log_lines = log if log is not None else []
     start = time.monotonic()
+    requires = list(requires or [])
+    if exclude_newer is not None:
+        steps = [InstallStep(tuple(pins) + tuple(requires), exclude_newer)]
+    else:
+        steps = install_steps(pins, requires, era_cutoffs(pins, log_lines))
     python_image = ensure_python_image(interp, log_lines)
     python_id = docker.image_id(python_image)
     if not python_id:
         raise EnvError(f"{python_image} vanished right after it was prepared")
-    key = image_key(python_id, pins, exclude_newer)
+    key = image_key(python_id, pins, steps=steps)
     tag = f"scm-cell:{key}"
     with _lock_for(tag):
         if docker.image_exists(tag):
@@ -449,10 +472,11 @@ def prepare_image(interp: Interpreter, pins: list[str], log: list[str] | None = 
             except (OSError, ValueError, KeyError):
                 installed = _installed_from_image(tag)
             return DockerEnv(key, tag, ENV_PYTHON, installed, False, time.monotonic() - start, python_image)
-        build_args = {"PYTHON_IMAGE": python_image, "PINS": " ".join(pins),
-                      "EXCLUDE_NEWER": exclude_newer or "", "UV_VERSION": uv_version()}
+        build_args = {"PYTHON_IMAGE": python_image, "PINS": " ".join(pins), "STEPS": _steps_arg(steps),
+                      "UV_VERSION": uv_version()}
         labels = {f"{LABEL}.pins": " ".join(pins), f"{LABEL}.python": interp.version,
-                  f"{LABEL}.python-image": python_id, f"{LABEL}.exclude-newer": exclude_newer or ""}
+                  f"{LABEL}.python-image": python_id,
+                  f"{LABEL}.steps": " ; ".join(_steps_arg(steps).splitlines())}
         try:
             try:
                 _build_logged(DOCKERFILES, CELL_DOCKERFILE, tag, build_args, ca_secret(), labels, log_lines)
@@ -466,7 +490,7 @@ def prepare_image(interp: Interpreter, pins: list[str], log: list[str] | None = 
         os.makedirs(os.path.dirname(_sidecar(key)), exist_ok=True)
         with open(_sidecar(key), "w") as fh:
             json.dump({"tag": tag, "installed": installed, "pins": pins, "python": interp.version,
-                       "python_image": python_id, "exclude_newer": exclude_newer}, fh, indent=1)
+                       "python_image": python_id, "steps": _steps_arg(steps).splitlines()}, fh, indent=1)
         return DockerEnv(key, tag, ENV_PYTHON, installed, True, time.monotonic() - start, python_image)
 
 
@@ -474,7 +498,7 @@ def _build_cell_by_commit(python_image: str, tag: str, build_args: dict[str, str
                           log_lines: list[str]) -> None:
     """No BuildKit: the same install script in a running container (CA bind-mounted read-only), committed."""
     mounts = [(path, "/run/secrets/ca", "ro") for path in ca_secret().values()]
-    env = {k: build_args[k] for k in ("PINS", "EXCLUDE_NEWER", "UV_VERSION")}
+    env = {k: build_args[k] for k in ("PINS", "STEPS", "UV_VERSION")}
     changes = ["ENV VIRTUAL_ENV=/env",
                "ENV PATH=/env/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                "ENV PYTHONDONTWRITEBYTECODE=1"]
@@ -498,3 +522,42 @@ def cell_container(env: DockerEnv, extra_mounts: list[tuple[str, str, str]] | No
                             env={"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
                                  "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"},
                             workdir="/apps")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m matrix.images seed [X.Y ...]`: the offline seeding step for CI (all interpreters by default)."""
+    import argparse
+    import sys
+
+    from .interpreters import discover
+
+    parser = argparse.ArgumentParser(prog="python -m matrix.images", description=main.__doc__)
+    parser.add_argument("command", choices=["seed"])
+    parser.add_argument("pythons", nargs="*", help="minor versions (default: every interpreter found)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every docker command")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(name)s: %(message)s")
+    if docker.engine_available() is None:
+        print("no Docker engine answers `docker version`", file=sys.stderr)
+        return 2
+    found = discover()
+    missing = [m for m in args.pythons if m not in found]
+    if missing:
+        print(f"no interpreter for {', '.join(missing)} (found {', '.join(sorted(found))})", file=sys.stderr)
+        return 2
+    t0 = time.monotonic()
+    lines: list[str] = []
+    try:
+        tags = seed_base_images([found[m] for m in (args.pythons or sorted(found))], lines)
+    except (EnvError, docker.DockerError) as exc:
+        print("\n".join(lines[-20:]), file=sys.stderr)
+        print(f"seeding failed: {exc}", file=sys.stderr)
+        return 1
+    for minor, tag in tags.items():
+        print(f"{minor}\t{tag}")
+    print(f"seeded in {time.monotonic() - t0:.1f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, replace
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 from packaging.version import Version
 
-from .axes import Axes
+from .axes import AppAxes, Axes, AxesError, Slice
 from .cells import Cell, unpinned
 from .interpreters import Interpreter
+from .lock import LockError, release_info
 
 FILTER_KEYS = ("app", "variant", "python", "route", "verdict")
 
@@ -22,26 +23,72 @@ class FilterError(ValueError):
     """A one-line complaint about an --only/--exclude expression."""
 
 
-def plan_cells(axes: Axes, interpreters: Mapping[str, Interpreter], backend: str = "venv") -> list[Cell]:
-    """Every cell the axes describe, in a stable order. Cells that cannot run here carry `unsupported`."""
-    cells: list[Cell] = []
+def _locked_versions(lock: Mapping[str, Any], axis: str) -> list[str]:
+    versions = [entry["version"] for entry in lock.get("axes", {}).get(axis, [])]
+    if not versions:
+        raise LockError(f"the lock has no versions for {axis!r}: run `nox -s update-axes`")
+    return versions
+
+
+def _chosen(app: str, size: str, axis: str, wanted: tuple[str, ...] | None, locked: list[str]) -> list[str]:
+    if wanted is None:
+        return locked
+    out = []
+    for value in wanted:
+        version = locked[-1] if value == "newest" else locked[0] if value == "oldest" else value
+        if version not in locked:
+            raise AxesError(f"apps.{app}.{size}.{axis}: {value!r} is not among the locked {axis} versions "
+                            f"({', '.join(locked)}); add it to packages.{axis}.include and run `nox -s update-axes`")
+        out.append(version)
+    return out
+
+
+def _unsupported(python: str, pins: tuple[tuple[str, str], ...], lock: Mapping[str, Any],
+                 interpreters: Mapping[str, Interpreter]) -> str | None:
+    if python not in interpreters:
+        return f"Python {python} is not installed on this machine"
+    for name, version in pins:
+        info = release_info(lock, name, version) or {}
+        reason = info.get("unsupported", {}).get(python)
+        if reason:
+            return reason
+    return None
+
+
+def plan_cells(axes: Axes, lock: Mapping[str, Any], interpreters: Mapping[str, Interpreter],
+               size: str = "default", backend: str = "venv") -> list[Cell]:
+    """Every cell of this run size, in a stable order, without duplicates. Cells that cannot run
+    here carry `unsupported` with the reason (interpreter missing, no release for that Python)."""
+    cells: dict[str, Cell] = {}
+
+    def add(app: AppAxes, python: str, pins: tuple[tuple[str, str], ...], variants: tuple[str, ...]) -> None:
+        sdk = dict(pins)["sentry-sdk"]
+        reason = _unsupported(python, pins, lock, interpreters)
+        for variant in variants:
+            concrete = axes.resolve_variant(variant, sdk)
+            if concrete is None:
+                continue
+            for route in app.routes or (None,):
+                cell = Cell(app.app, concrete, python, pins, backend, unsupported=reason,
+                            requires=unpinned(app.requires, pins), route=route, memory=app.memory)
+                cells.setdefault(cell.id, cell)
+
     for app in axes.apps.values():
-        pythons = [p for p in axes.pythons if Version(p) in app.python]
+        chosen = app.slices.get(size) or (
+            None if size == "full" else Slice(None, {axis: ("newest",) for axis in app.axes}))
+        pythons = [p for p in axes.pythons if Version(p) in app.python
+                   and (chosen is None or chosen.python is None or p in chosen.python)]
+        per_axis = [_chosen(app.app, size, axis, chosen.versions.get(axis) if chosen else None,
+                            _locked_versions(lock, axis)) for axis in app.axes]
         for python in pythons:
-            for versions in itertools.product(*(axes.packages[axis] for axis in app.axes)):
-                pins = tuple(zip(app.axes, versions))
-                sdk = dict(pins)["sentry-sdk"]
-                for variant in app.variants:
-                    concrete = axes.resolve_variant(variant, sdk)
-                    if concrete is None:
-                        continue
-                    reason = None
-                    if python not in interpreters:
-                        reason = f"Python {python} is not installed on this machine"
-                    for route in app.routes or (None,):
-                        cells.append(Cell(app.app, concrete, python, pins, backend, unsupported=reason,
-                                          requires=unpinned(app.requires, pins), route=route, memory=app.memory))
-    return cells
+            for versions in itertools.product(*per_axis):
+                add(app, python, tuple(zip(app.axes, versions)), app.variants)
+    for case in axes.cases:
+        app = axes.apps[case.app]
+        pins = tuple(sorted(case.pins, key=lambda pin: pin[0] != "sentry-sdk"))
+        for python in case.pythons:
+            add(app, python, pins, case.variants or app.variants)
+    return list(cells.values())
 
 
 @dataclass(frozen=True)

@@ -59,11 +59,25 @@ def http(method: str, url: str, timeout: float) -> tuple[int, Any]:
         return status, body.decode("utf-8", "replace")
 
 
+_live: set["AppProcess"] = set()
+_live_lock = threading.Lock()
+
+
+def kill_all_apps() -> int:
+    """Kill every app process group still running (Ctrl-C, a crashing engine). Returns how many."""
+    with _live_lock:
+        apps = list(_live)
+    for app in apps:
+        app.kill(signal.SIGKILL)
+    return len(apps)
+
+
 class AppProcess:
     """Owns one app server process: start, wait until it answers, stop. Always reaped.
 
     The app runs in its own session (process group) so that stopping it also stops anything it
-    spawned (gunicorn workers, daphne children).
+    spawned (gunicorn workers, daphne children). Live processes are registered so that an
+    interrupted run can kill them all (`kill_all_apps`).
     """
 
     def __init__(self, argv: list[str], log_path: str, env: dict[str, str]):
@@ -79,6 +93,8 @@ class AppProcess:
                 self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 cwd=REPO, env=self.env, start_new_session=True,
             )
+        with _live_lock:
+            _live.add(self)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -124,6 +140,8 @@ class AppProcess:
                     self.kill(signal.SIGKILL)
         self.proc.wait()
         self.kill(signal.SIGKILL)  # stragglers left in the group (the leader is gone already)
+        with _live_lock:
+            _live.discard(self)
 
 
 def app_argv(python: str, cell: Cell, dsn: str, port: int, opts: RunOptions) -> list[str]:

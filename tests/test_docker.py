@@ -59,7 +59,8 @@ def test_host_mirror_reads_deb822_and_one_line_sources(tmp_path):
         "Suites: bookworm-security\nComponents: main\n")
     assert images.host_mirror("bookworm", (str(tmp_path),)) == "http://mirror.example/debian"
     one = tmp_path / "sources.list"
-    one.write_text("# deb http://old/ bookworm main\ndeb [arch=amd64] http://other.example/debian trixie main contrib\n")
+    one.write_text("# deb http://old/ bookworm main\n"
+                   "deb [arch=amd64] http://other.example/debian trixie main contrib\n")
     assert images.host_mirror("trixie", (str(one),)) == "http://other.example/debian"
 
 
@@ -189,8 +190,8 @@ def test_prepare_image_second_time_is_a_cache_hit(interp, py_image):
     assert second.installed["sentry-sdk"] == "2.75.0"
     assert second.python == "/env/bin/python"
     with images.cell_container(second) as box:
-        proc = box.run([second.python, "-c", "import sentry_sdk, os; print(sentry_sdk.VERSION, os.path.isdir('/apps'))"],
-                       timeout=60)
+        code = "import sentry_sdk, os; print(sentry_sdk.VERSION, os.path.isdir('/apps'))"
+        proc = box.run([second.python, "-c", code], timeout=60)
         assert proc.stdout.split() == ["2.75.0", "True"], proc.stderr
 
 
