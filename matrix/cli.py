@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 from .axes import APPS_DIR, AxesError, load_axes, load_raw
+from .claims import ClaimsError, evaluate, load_claims
 from .lock import LockError, build_lock, load_lock, write_lock
 from .policies import PolicyError
 from .releases import ReleaseError
@@ -129,7 +130,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         previous = {c["id"]: c for c in load_results(_results_path(args))["cells"]}
         previous.update({e["id"]: e for e in entries})
         entries = list(previous.values())
-    doc = results_document(entries, command=args.command_label or "nox -s matrix", backend="venv")
+    doc = results_document(entries, command=args.command_label or "nox -s matrix", backend="venv",
+                           claims=evaluate(load_claims(), entries))
     for path in write_results(doc, args.results):
         print("wrote", os.path.relpath(path, REPO))
     os.remove(stream)
@@ -235,6 +237,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot read {path}: {exc.strerror}; run `nox -s matrix` first") from None
     except ValueError as exc:
         raise UsageError(f"{path} is not valid JSON: {exc}") from None
+    doc["claims"] = evaluate(load_claims(), doc["cells"])
     for written in write_results(doc, args.results):
         print("wrote", os.path.relpath(written, REPO))
     return 0
@@ -286,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (UsageError, AxesError, LockError, PolicyError, ReleaseError) as exc:
+    except (UsageError, AxesError, LockError, PolicyError, ReleaseError, ClaimsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -83,8 +83,8 @@ def cell_entry(cell: Cell, judgement: Judgement, *, python_version: str, install
 
 
 def results_document(cells: list[dict[str, Any]], command: str, backend: str,
-                     generated_at: str | None = None) -> dict[str, Any]:
-    return {
+                     generated_at: str | None = None, claims: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    doc = {
         "schema": 1,
         "generated_at": generated_at or datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
         "command": command,
@@ -92,6 +92,9 @@ def results_document(cells: list[dict[str, Any]], command: str, backend: str,
                  "harness_python": platform.python_version()},
         "cells": sorted(cells, key=_cell_order),
     }
+    if claims is not None:
+        doc["claims"] = claims
+    return doc
 
 
 def _cell_order(cell: dict[str, Any]) -> tuple:
@@ -150,6 +153,35 @@ def fix_summary(outcomes: list[tuple[str, str]]) -> str:
     return "In the same environments: " + "; ".join(parts) + "."
 
 
+CLAIM_SYMBOLS = {"confirmed": "✅ confirmed", "contradicted": "❌ contradicted", "partly": "🌓 partly",
+                 "untested": "❔ untested"}
+
+
+def render_claims(claims: list[dict[str, Any]] | None, by_id: dict[str, dict[str, Any]]) -> list[str]:
+    """The claims table: what the troubleshooting page says, and what the cells showed."""
+    if not claims:
+        return []
+    lines = ["", "## The troubleshooting page's claims, checked", "",
+             "| claim (section of the page) | what it predicts | observed | evidence |", "|---|---|---|---|"]
+    for claim in claims:
+        text = claim["text"] if not claim.get("quote") else f"“{claim['text']}”"
+        evidence = []
+        for cell_id in (claim.get("disagreeing") or [])[:2] + [c for c in claim["cells"]
+                                                              if c not in (claim.get("disagreeing") or [])][:2]:
+            cell = by_id.get(cell_id, {})
+            mark = SYMBOLS.get(cell.get("verdict", ""), "?")
+            evidence.append(f"[{mark} {cell_id}]({cell.get('log', '')})" if cell.get("log") else f"`{cell_id}`")
+        more = len(claim["cells"]) - len(evidence)
+        summary = (f"{claim.get('agreeing', 0)} of {len(claim['cells'])} cells agree" if claim["cells"] else "no cell")
+        lines.append(f"| {text} <br>*{claim.get('section', '')}* | {claim['expected']} | "
+                     f"{CLAIM_SYMBOLS[claim['observed']]} ({summary}) | "
+                     + "<br>".join(evidence) + (f"<br>+{more} more" if more > 0 else "") + " |")
+    lines += ["", "A quoted claim is the page's exact wording; the others restate a passage whose wording changed "
+              "between the page's Hub-era and scopes-era versions. Cells that could not answer (n/a, timeout, "
+              "flaky) are not counted.", ""]
+    return lines
+
+
 def render_markdown(doc: dict[str, Any]) -> str:
     """The table people read: one table per app, rows variant x pins, columns Python versions."""
     cells = doc["cells"]
@@ -170,6 +202,7 @@ def render_markdown(doc: dict[str, Any]) -> str:
         "|---|---|---|",
     ]
     lines += [f"| {SYMBOLS[v]} | `{v}` | {MEANINGS[v]} |" for v in SYMBOLS]
+    lines += render_claims(doc.get("claims"), {c["id"]: c for c in cells})
     counts = defaultdict(int)
     for c in cells:
         counts[c["verdict"]] += 1

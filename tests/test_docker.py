@@ -16,7 +16,7 @@ import time
 import pytest
 
 from matrix import docker, images, interpreters
-from matrix.envs import EnvUnsupported
+from matrix.envs import EnvUnsupported, InstallStep
 
 ENGINE = docker.engine_available()
 needs_engine = pytest.mark.skipif(
@@ -50,6 +50,11 @@ def test_image_tag_is_a_content_hash():
     assert tag != images.image_tag("sha256:abd", ["sentry-sdk==2.75.0"], None)
     assert tag != images.image_tag("sha256:abc", ["sentry-sdk==2.74.0"], None)
     assert tag != images.image_tag("sha256:abc", ["sentry-sdk==2.75.0"], "2024-01-01")
+    steps = [InstallStep(("gevent==23.9.1", "greenlet"), "2023-09-14T00:00:00Z"),
+             InstallStep(("sentry-sdk==1.40.0",), "2024-02-01T00:00:00Z")]
+    with_steps = images.image_tag("sha256:abc", [], steps=steps)
+    assert with_steps == images.image_tag("sha256:abc", [], steps=list(steps))
+    assert with_steps != images.image_tag("sha256:abc", [], steps=steps[::-1])
 
 
 def test_host_mirror_reads_deb822_and_one_line_sources(tmp_path):
@@ -197,5 +202,6 @@ def test_prepare_image_second_time_is_a_cache_hit(interp, py_image):
 
 @needs_engine
 def test_prepare_image_unsupported_pin(interp, py_image):
+    # An explicit date skips the release lookup, so the installer inside the build is what says no.
     with pytest.raises(EnvUnsupported):
-        images.prepare_image(interp, ["sentry-sdk==0.0.0.404"])
+        images.prepare_image(interp, ["sentry-sdk==0.0.0.404"], exclude_newer="2030-01-01T00:00:00Z")
