@@ -1,28 +1,37 @@
 #!/bin/sh
-# Fill /env with $PINS using /usr/local/bin/python; record `pip freeze` in /env/freeze.txt.
+# Fill /env with $PINS using the image's Python; record `pip freeze` in /env/freeze.txt.
 #
 # Run by cell.Dockerfile (BuildKit) and, without BuildKit, by matrix.images in a running
 # container that is then committed. Inputs (environment): PINS, EXCLUDE_NEWER (may be empty),
-# UV_VERSION (may be empty), CACHE_DIR (may be empty: no cache). The CA bundle, when given, is
-# the file /run/secrets/ca (a BuildKit secret or a read-only bind mount; never in the image).
+# STEPS (may be empty; else it replaces PINS/EXCLUDE_NEWER: one installer call per line,
+# "<ISO date or -> <requirement> ..."), UV_VERSION (may be empty = newest), CACHE_DIR (may be
+# empty = a throw-away cache). The CA
+# bundle, when given, is the file /run/secrets/ca (a BuildKit secret or a read-only bind mount;
+# never part of the image).
 #
 # Mirrors matrix/envs.py: Python 3 gets a venv filled by uv (the same resolver, and
 # --exclude-newer works on every Python 3); Python 2.7 gets `virtualenv<20.22` and its pip.
+# The line "cell-install: installing the pins" separates setup from the pins' own resolution:
+# only failures after it can mean "no release for this Python" (matrix.images reads it).
 set -eu
 if [ -s /run/secrets/ca ]; then
     export PIP_CERT=/run/secrets/ca SSL_CERT_FILE=/run/secrets/ca REQUESTS_CA_BUNDLE=/run/secrets/ca
 fi
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_ROOT_USER_ACTION=ignore PIP_PROGRESS_BAR=off
 export UV_NO_PROGRESS=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never PYTHONDONTWRITEBYTECODE=1
-if [ -n "${CACHE_DIR:-}" ]; then
-    export UV_CACHE_DIR="$CACHE_DIR/uv" PIP_CACHE_DIR="$CACHE_DIR/pip"
-else
-    export UV_NO_CACHE=1 PIP_NO_CACHE_DIR=1
+scratch_cache=
+if [ -z "${CACHE_DIR:-}" ]; then  # old pips break on PIP_NO_CACHE_DIR=1: use a scratch cache instead
+    CACHE_DIR=$(mktemp -d)
+    scratch_cache=$CACHE_DIR
 fi
-# The real interpreter path (pyvenv.cfg `home` must point at the prefix, not at a symlink).
+export UV_CACHE_DIR="$CACHE_DIR/uv" PIP_CACHE_DIR="$CACHE_DIR/pip"
+# The real interpreter path: pyvenv.cfg's `home` must be the prefix's bin/, not a symlink's directory.
 py=$(readlink -f /usr/local/bin/python)
 major=$("$py" -c 'import sys; print(sys.version_info[0])')
-echo "cell-install: $("$py" -c 'import sys; print(sys.version.split()[0])') pins: $PINS${EXCLUDE_NEWER:+ (exclude newer than $EXCLUDE_NEWER)}"
+steps=${STEPS:-}
+[ -n "$steps" ] || steps="${EXCLUDE_NEWER:--} ${PINS:-}"
+echo "cell-install: Python $("$py" -c 'import sys; print(sys.version.split()[0])'), install steps (cutoff requirements...):"
+printf '%s\n' "$steps" | sed 's/^/    /'
 
 if [ "$major" = 2 ]; then
     tool=$(mktemp -d)
@@ -30,39 +39,63 @@ if [ "$major" = 2 ]; then
     "$py" -m pip install --quiet --target "$tool" "virtualenv<20.22"
     PYTHONPATH="$tool" "$py" -m virtualenv --quiet -p "$py" /env
     rm -rf "$tool"
-    if [ -n "${EXCLUDE_NEWER:-}" ]; then
-        echo "cell-install: warning: pip for Python 2.7 cannot exclude newer releases; EXCLUDE_NEWER ignored"
-    fi
-    # shellcheck disable=SC2086
-    /env/bin/python -m pip install --quiet $PINS
+    echo "cell-install: installing the pins"
+    # pip for Python 2.7 has no date limit: the pins are exact, the rest is what pip picks (as envs.py).
+    printf '%s\n' "$steps" | while read -r cutoff reqs; do
+        [ -z "$reqs" ] && continue
+        # shellcheck disable=SC2086
+        /env/bin/python -m pip install --quiet $reqs
+    done
 else
     "$py" -m venv /env
-    arch=$(uname -m)
-    uvdir="${CACHE_DIR:-/tmp}/uv-bin/${UV_VERSION:-latest}-$arch"
+    uvdir="$CACHE_DIR/uv-bin/${UV_VERSION:-latest}-$(uname -m)"
     if [ ! -x "$uvdir/uv" ] || [ -z "${UV_VERSION:-}" ]; then
-        dl=$(mktemp -d)
-        # uv is a static binary in a py3-none wheel: fetch it for any Python 3 (pip's target flags).
-        /env/bin/python -m pip download --quiet --no-deps --only-binary=:all: \
-            --platform "manylinux2014_$arch" --python-version 312 -d "$dl" "uv${UV_VERSION:+==$UV_VERSION}"
         mkdir -p "$uvdir"
-        /env/bin/python - "$dl" "$uvdir" <<'PY'
-import os, sys, zipfile
-src, dest = sys.argv[1], sys.argv[2]
-wheel = [os.path.join(src, n) for n in os.listdir(src) if n.endswith(".whl")][0]
-with zipfile.ZipFile(wheel) as zf:
+        # uv is one static binary inside a py3-none wheel: take that wheel from PyPI's simple index
+        # (any Python 3, whatever its pip can do), check its sha256, extract the binary.
+        "$py" - "${UV_VERSION:-}" "$uvdir" <<'PY'
+import hashlib, io, os, platform, re, sys, zipfile
+from urllib.request import urlopen
+version, dest = sys.argv[1], sys.argv[2]
+index = "https://pypi.org/simple/uv/"
+page = urlopen(index, timeout=60).read().decode("utf-8")
+links = re.findall(r'href="([^"]+/(uv-([0-9][^-]*)-py3-none-[^"#]*manylinux2014_%s[^"#]*\.whl)#sha256=([0-9a-f]+))"'
+                   % re.escape(platform.machine()), page)
+if version:
+    links = [link for link in links if link[2] == version]
+else:  # newest final release
+    links = [link for link in links if re.match(r"^[0-9.]+$", link[2])]
+    links.sort(key=lambda link: [int(x) for x in link[2].split(".")])
+if not links:
+    sys.exit("no uv %s wheel for %s in %s" % (version or "(newest)", platform.machine(), index))
+url, filename, _, sha256 = links[-1]
+if url.startswith("/"):
+    url = "https://pypi.org" + url
+elif not url.startswith("http"):
+    url = index + url
+data = urlopen(url.split("#")[0], timeout=300).read()
+if hashlib.sha256(data).hexdigest() != sha256:
+    sys.exit("sha256 mismatch for " + filename)
+with zipfile.ZipFile(io.BytesIO(data)) as zf:
     member = [n for n in zf.namelist() if n.endswith(".data/scripts/uv")][0]
     tmp = os.path.join(dest, ".uv.%d" % os.getpid())
-    with zf.open(member) as fin, open(tmp, "wb") as fout:
-        fout.write(fin.read())
+    with open(tmp, "wb") as fh:
+        fh.write(zf.read(member))
 os.chmod(tmp, 0o755)
 os.rename(tmp, os.path.join(dest, "uv"))
+print("cell-install: uv from " + filename)
 PY
-        rm -rf "$dl"
     fi
-    # shellcheck disable=SC2086
-    "$uvdir/uv" pip install --python /env/bin/python ${EXCLUDE_NEWER:+--exclude-newer "$EXCLUDE_NEWER"} $PINS
-    [ -n "${CACHE_DIR:-}" ] || rm -rf "$uvdir"
+    echo "cell-install: installing the pins"
+    printf '%s\n' "$steps" | while read -r cutoff reqs; do
+        [ -z "$reqs" ] && continue
+        limit=
+        [ "$cutoff" = - ] || limit="--exclude-newer $cutoff"
+        # shellcheck disable=SC2086
+        "$uvdir/uv" pip install --python /env/bin/python $limit $reqs
+    done
 fi
+[ -z "$scratch_cache" ] || rm -rf "$scratch_cache"
 /env/bin/python -m pip freeze --all > /env/freeze.txt
 echo "cell-install: installed:"
 cat /env/freeze.txt

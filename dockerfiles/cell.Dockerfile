@@ -2,7 +2,7 @@
 #
 # The app sources are NOT in the image: the engine bind-mounts the repo's apps/ read-only at
 # /apps when a cell runs, so changing an app never needs a rebuild. The tag is a content hash
-# of (PYTHON_IMAGE id, PINS, EXCLUDE_NEWER, this file, cell-install.sh), so a warm run builds
+# of (PYTHON_IMAGE id, PINS/STEPS, EXCLUDE_NEWER, this file, cell-install.sh, uv), so a warm run builds
 # nothing at all.
 #
 # Needs BuildKit (RUN --mount). The CA bundle arrives as the optional secret `ca`
@@ -15,6 +15,10 @@ FROM ${PYTHON_IMAGE}
 ARG PINS
 # ISO date for an era-consistent resolution (uv --exclude-newer); empty = no limit.
 ARG EXCLUDE_NEWER=
+# Optional install plan that replaces PINS/EXCLUDE_NEWER: one installer call per line,
+# "<ISO date or -> <requirement> ..." (matrix.envs.install_steps: each pin with the packages
+# of its own release date). matrix.images always passes it.
+ARG STEPS=
 # uv release used for the install (the host's uv, for parity with the venv backend); empty = newest.
 ARG UV_VERSION=
 RUN --mount=type=secret,id=ca \

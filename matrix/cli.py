@@ -16,10 +16,12 @@ import os
 import sys
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 from .axes import APPS_DIR, AxesError, load_axes, load_raw
 from .claims import ClaimsError, evaluate, load_claims
+from .diff import diff_results, render_diff
 from .lock import LockError, build_lock, load_lock, write_lock
 from .policies import PolicyError
 from .releases import ReleaseError
@@ -47,16 +49,63 @@ def _previous_verdicts(path: str) -> dict[str, str]:
         return {}
 
 
+def resolve_backend(requested: str) -> tuple[str, str | None]:
+    """'auto' -> docker when an engine answers, else venv. Returns (backend, docker engine version)."""
+    from .docker import engine_available
+
+    version = engine_available() if requested in ("auto", "docker") else None
+    if requested == "docker" and version is None:
+        raise UsageError("--backend docker: no Docker engine answers (start dockerd, or use --backend venv)")
+    return ("docker" if version else "venv"), version
+
+
 def _planned(args: argparse.Namespace) -> tuple[list[Cell], dict]:
     axes = load_axes()
     interpreters = discover()
-    cells = plan_cells(axes, load_lock(), interpreters, size="full" if args.full else "default")
+    backend = getattr(args, "backend_resolved", "venv")
+    cells = plan_cells(axes, load_lock(), interpreters, size="full" if args.full else "default", backend=backend)
     try:
         only = [parse_filter(expr, cells) for expr in args.only]
         exclude = [parse_filter(expr, cells) for expr in args.exclude]
     except FilterError as exc:
         raise UsageError(str(exc)) from None
-    return select(cells, only, exclude, _previous_verdicts(_results_path(args))), interpreters
+    chosen = select(cells, only, exclude, _previous_verdicts(_results_path(args)))
+    if getattr(args, "shard", None):
+        chosen = shard_of(chosen, *args.shard)
+    return chosen, interpreters
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'2/4' -> (2, 4); shards are numbered from 1."""
+    k, sep, n = text.partition("/")
+    try:
+        index, total = int(k), int(n)
+    except ValueError:
+        index = total = 0
+    if not sep or total < 1 or not 1 <= index <= total:
+        raise argparse.ArgumentTypeError(f"--shard {text!r}: expected K/N with 1 <= K <= N, e.g. 2/4")
+    return index, total
+
+
+def shard_of(cells: list[Cell], index: int, total: int) -> list[Cell]:
+    """Stable assignment: a cell's shard depends only on its id, never on what else is planned."""
+    import hashlib
+
+    return [c for c in cells if int(hashlib.sha256(c.id.encode()).hexdigest(), 16) % total == index - 1]
+
+
+def _committed_results(path: str) -> dict | None:
+    """results/matrix.json as committed (git HEAD), to diff a fresh run against."""
+    import subprocess
+
+    rel = os.path.relpath(path, REPO)
+    proc = subprocess.run(["git", "show", f"HEAD:{rel}"], cwd=REPO, capture_output=True, text=True)
+    if proc.returncode != 0:
+        return None
+    try:
+        return json.loads(proc.stdout)
+    except ValueError:
+        return None
 
 
 def _engine_options(args: argparse.Namespace) -> EngineOptions:
@@ -112,6 +161,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     opts = _engine_options(args)
+    args.backend_resolved, engine = resolve_backend(args.backend)
+    print(f"backend: {args.backend_resolved}" + (f" (Docker engine {engine})" if engine else ""), flush=True)
     cells, interpreters = _planned(args)
     if not cells:
         raise UsageError("the filters select no cell; `python -m matrix plan` lists them")
@@ -130,10 +181,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         previous = {c["id"]: c for c in load_results(_results_path(args))["cells"]}
         previous.update({e["id"]: e for e in entries})
         entries = list(previous.values())
-    doc = results_document(entries, command=args.command_label or "nox -s matrix", backend="venv",
+    doc = results_document(entries, command=args.command_label or "nox -s matrix", backend=args.backend_resolved,
                            claims=evaluate(load_claims(), entries))
+    if engine:
+        doc["host"]["docker_engine"] = engine
+    committed = _committed_results(_results_path(args)) if not args.shard else None
     for path in write_results(doc, args.results):
         print("wrote", os.path.relpath(path, REPO))
+    if committed is not None:
+        print("compared with the committed results/matrix.json:")
+        print(render_diff(diff_results(committed, doc)))
     os.remove(stream)
     return 0
 
@@ -184,7 +241,9 @@ def _stream(path: str, stop: threading.Event) -> None:
 
 def cmd_cell(args: argparse.Namespace) -> int:
     interpreters = discover()
-    cells = [_cell_from_id(cell_id, interpreters) for cell_id in args.cell_ids]
+    backend, _ = resolve_backend(args.backend)
+    cells = [replace(_cell_from_id(cell_id, interpreters), backend=backend) for cell_id in args.cell_ids]
+    print(f"backend: {backend}", flush=True)
     opts = _engine_options(args)
     # Reruns log beside the cache, so the committed results/ stay exactly what `nox -s matrix` wrote.
     outdir = os.path.join(REPO, ".matrix", "cell-runs")
@@ -229,6 +288,29 @@ def cmd_update_axes(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_merge(args: argparse.Namespace) -> int:
+    """Merge shards' matrix.json files into one results set (claims recomputed over all cells)."""
+    cells: dict[str, dict] = {}
+    commands, host = [], None
+    for path in args.shards:
+        try:
+            doc = load_results(path)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"cannot read shard {path}: {exc}") from None
+        commands.append(doc.get("command", ""))
+        host = host or doc.get("host")
+        for cell in doc["cells"]:
+            if cell["id"] in cells and cells[cell["id"]] != cell:
+                raise UsageError(f"cell {cell['id']} appears in two shards with different results")
+            cells[cell["id"]] = cell
+    entries = list(cells.values())
+    doc = results_document(entries, command=args.command_label or commands[0].split(" --shard")[0],
+                           backend=(host or {}).get("backend", "venv"), claims=evaluate(load_claims(), entries))
+    for written in write_results(doc, args.results):
+        print("wrote", os.path.relpath(written, REPO))
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     path = _results_path(args)
     try:
@@ -238,14 +320,31 @@ def cmd_report(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(f"{path} is not valid JSON: {exc}") from None
     doc["claims"] = evaluate(load_claims(), doc["cells"])
+    if args.diff:
+        try:
+            old = load_results(args.diff)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"cannot read --diff {args.diff}: {exc}") from None
+        changes = diff_results(old, doc)
+        print(render_diff(changes))
+        if changes.verdicts_changed and args.fail_on_change:
+            return 1
+        return 0
     for written in write_results(doc, args.results):
         print("wrote", os.path.relpath(written, REPO))
     return 0
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line (what was wrong and what is allowed), exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"error: {self.prog}: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m matrix", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = OneLineParser(prog="python -m matrix", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     def common(p: argparse.ArgumentParser, filters: bool = True) -> None:
         p.add_argument("--results", default=os.path.join(REPO, "results"), help="results directory")
@@ -255,8 +354,12 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--only", action="append", default=[], metavar="KEY=V[,V]",
                            help="keep cells matching (app, variant, python, verdict, or a package name)")
             p.add_argument("--exclude", action="append", default=[], metavar="KEY=V[,V]", help="drop matching cells")
+            p.add_argument("--shard", type=parse_shard, default=None, metavar="K/N",
+                           help="only shard K of N (stable assignment by cell id), e.g. for CI jobs")
 
     def running(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--backend", choices=("auto", "docker", "venv"), default="auto",
+                       help="where cells run: docker when an engine answers (auto), or local virtualenvs")
         p.add_argument("--repeat", type=int, default=1, help="run each cell K times; disagreement gives `flaky`")
         p.add_argument("--units", type=int, default=4, help="concurrency units forced to overlap (default 4)")
         p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 2, help="cells in parallel")
@@ -279,8 +382,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("update-axes", help="resolve the axes policies against PyPI into matrix/axes.lock.json")
     p.add_argument("--offline", action="store_true", help="use the cached PyPI data under .matrix/pypi")
     p.set_defaults(func=cmd_update_axes)
+    p = sub.add_parser("merge", help="merge shards' matrix.json into one results set")
+    p.add_argument("shards", nargs="+", metavar="MATRIX_JSON")
+    p.add_argument("--results", default=os.path.join(REPO, "results"), help="where to write the merged results")
+    p.add_argument("--command-label", default=None)
+    p.set_defaults(func=cmd_merge)
     p = sub.add_parser("report", help="re-render results/ from results/matrix.json")
     common(p, filters=False)
+    p.add_argument("--diff", metavar="OLD_MATRIX_JSON", default=None,
+                   help="list verdict changes, new and vanished cells against an older matrix.json (writes nothing)")
+    p.add_argument("--fail-on-change", action="store_true", help="with --diff: exit 1 when a verdict changed")
     p.set_defaults(func=cmd_report)
     return parser
 

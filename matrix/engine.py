@@ -22,7 +22,7 @@ from .interpreters import Interpreter
 from .judge import Check, Judgement, combine, judge
 from .mock_server import MockSentryServer
 from .report import RERUN, cell_entry
-from .run import RunOptions, kill_all_apps, run_cell_once
+from .run import DockerLauncher, RunOptions, VenvLauncher, kill_all_apps, run_cell_once
 
 
 
@@ -64,7 +64,12 @@ def run_one(cell: Cell, interpreters: dict[str, Interpreter], server: MockSentry
     start = time.monotonic()
     env_log: list[str] = []
     try:
-        env = prepare_env(interp, cell.pin_specs(), env_log, requires=list(cell.requires))
+        if cell.backend == "docker":
+            from .images import prepare_image
+
+            env = prepare_image(interp, cell.pin_specs(), env_log, requires=list(cell.requires))
+        else:
+            env = prepare_env(interp, cell.pin_specs(), env_log, requires=list(cell.requires))
     except EnvUnsupported as exc:
         return not_run(cell, "unsupported", f"does not install on Python {interp.version}: {exc}", interp.version, units)
     except (EnvError, OSError) as exc:
@@ -72,18 +77,21 @@ def run_one(cell: Cell, interpreters: dict[str, Interpreter], server: MockSentry
         return not_run(cell, "error", f"environment build failed: {exc}", interp.version, units, log_rel)
     _header(log_path, cell, [
         f"interpreter: {interp.path} ({interp.version})",
-        f"environment: {env.path} ({'created' if env.created else 'reused'} in {env.seconds:.2f}s)",
+        f"backend: {cell.backend}; environment: {env.path} "
+        f"({'created' if env.created else 'reused'} in {env.seconds:.2f}s)",
         "installed: " + " ".join(f"{k}=={v}" for k, v in sorted(env.installed.items())),
     ])
     judgements, facts = [], None
     records_dir = os.path.join(opts.records_dir, cell.id)
     os.makedirs(records_dir, exist_ok=True)
-    for attempt in range(1, opts.repeat + 1):
-        record = run_cell_once(cell, env.python, server, log_path, opts.run, attempt, log_rel)
-        with open(os.path.join(records_dir, f"attempt-{attempt}.json"), "w") as fh:
-            fh.write(record.to_json())
-        judgements.append(judge(record))
-        facts = facts or record.facts
+    launcher = DockerLauncher(env) if cell.backend == "docker" else VenvLauncher()
+    with launcher:
+        for attempt in range(1, opts.repeat + 1):
+            record = run_cell_once(cell, env.python, server, log_path, opts.run, attempt, log_rel, launcher)
+            with open(os.path.join(records_dir, f"attempt-{attempt}.json"), "w") as fh:
+                fh.write(record.to_json())
+            judgements.append(judge(record))
+            facts = facts or record.facts
     judgement, repeats = combine(judgements)
     python_version = (facts or {}).get("python") or interp.version
     return cell_entry(cell, judgement, python_version=python_version, installed=env.installed, repeats=repeats,

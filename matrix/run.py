@@ -144,9 +144,55 @@ class AppProcess:
             _live.discard(self)
 
 
-def app_argv(python: str, cell: Cell, dsn: str, port: int, opts: RunOptions) -> list[str]:
+class VenvLauncher:
+    """Runs the app directly with the env's interpreter (the venv backend)."""
+
+    apps_dir = APPS_DIR
+
+    def __enter__(self) -> "VenvLauncher":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def wrap(self, argv: list[str]) -> list[str]:
+        return argv
+
+    def after_stop(self) -> None:
+        pass
+
+
+class DockerLauncher:
+    """Runs the app inside the cell's container (apps/ mounted read-only at /apps, host network).
+
+    One container per cell, started on enter and always removed on exit; the app is a
+    `docker exec` child, and whatever it leaves behind is killed inside the container after
+    every attempt.
+    """
+
+    def __init__(self, env: Any):
+        from .images import APPS_MOUNT, cell_container
+
+        self.apps_dir = APPS_MOUNT
+        self.box = cell_container(env)
+
+    def __enter__(self) -> "DockerLauncher":
+        self.box.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.box.stop()
+
+    def wrap(self, argv: list[str]) -> list[str]:
+        return self.box.exec_argv(argv)
+
+    def after_stop(self) -> None:
+        self.box.kill_processes()
+
+
+def app_argv(python: str, cell: Cell, dsn: str, port: int, opts: RunOptions, apps_dir: str = APPS_DIR) -> list[str]:
     argv = [
-        python, "-u", os.path.join(APPS_DIR, cell.app, "app.py"),
+        python, "-u", os.path.join(apps_dir, cell.app, "app.py"),
         "--dsn", dsn, "--port", str(port), "--units", str(opts.units), "--variant", cell.variant,
         "--children", str(opts.children), "--barrier-timeout", str(opts.barrier_timeout),
     ]
@@ -155,7 +201,7 @@ def app_argv(python: str, cell: Cell, dsn: str, port: int, opts: RunOptions) -> 
 
 def app_environ() -> dict[str, str]:
     """A clean environment for the app: no inherited PYTHONPATH/virtualenv, no proxies."""
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SSL_CERT_FILE", "TZ")
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SSL_CERT_FILE", "TZ", "DOCKER_HOST")
     env = {k: v for k, v in os.environ.items() if k in keep}
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONDONTWRITEBYTECODE"] = "1"
@@ -279,13 +325,15 @@ def _note(log_path: str, text: str) -> None:
 
 
 def run_cell_once(cell: Cell, python: str, server: MockSentryServer, log_path: str,
-                  opts: RunOptions, attempt: int = 1, log_rel: str = "") -> RunRecord:
+                  opts: RunOptions, attempt: int = 1, log_rel: str = "",
+                  launcher: VenvLauncher | DockerLauncher | None = None) -> RunRecord:
     """Start the app for this cell, run both rounds, flush, and record everything observed."""
+    launcher = launcher or VenvLauncher()
     record = RunRecord(cell_id=cell.id, units=opts.units, attempt=attempt, log=log_rel or log_path)
     project = server.new_project()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    argv = app_argv(python, cell, server.dsn(project), port, opts)
+    argv = launcher.wrap(app_argv(python, cell, server.dsn(project), port, opts, launcher.apps_dir))
     _note(log_path, f"attempt {attempt}: {' '.join(argv)}")
     app = AppProcess(argv, log_path, app_environ())
     t0 = time.monotonic()
@@ -327,6 +375,7 @@ def run_cell_once(cell: Cell, python: str, server: MockSentryServer, log_path: s
         watchdog.cancel()
         t = time.monotonic()
         app.stop(base)
+        launcher.after_stop()
         record.timings["stop_s"] = round(time.monotonic() - t, 3)
         record.timings["total_s"] = round(time.monotonic() - t0, 3)
         if app.proc is not None and app.proc.returncode is not None:
