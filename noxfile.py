@@ -44,6 +44,20 @@ def update_axes(session: nox.Session) -> None:
 
 
 @nox.session
+def merge(session: nox.Session) -> None:
+    """Merge shards' matrix.json files (nox -s matrix -- --shard K/N) into one results/ set."""
+    _install(session)
+    session.run("python", "-m", "matrix", "merge", *session.posargs)
+
+
+@nox.session
+def seed(session: nox.Session) -> None:
+    """Build the Docker base images offline (Debian rootfs + this machine's interpreters) when no registry answers."""
+    _install(session)
+    session.run("python", "-m", "matrix.images", "seed", *session.posargs)
+
+
+@nox.session
 def report(session: nox.Session) -> None:
     """Re-render results/ (README.md, index.html) from results/matrix.json without rerunning."""
     _install(session)

@@ -28,7 +28,7 @@ from .releases import ReleaseError
 from .cells import Cell, CellIdError, parse_cell_id, unpinned
 from .engine import EngineOptions, run_cells
 from .paths import REPO
-from .interpreters import discover
+from .interpreters import Interpreter, discover
 from .plan import FilterError, parse_filter, plan_cells, select
 from .report import SYMBOLS, load_results, results_document, write_results
 from .run import RunOptions
@@ -63,6 +63,12 @@ def _planned(args: argparse.Namespace) -> tuple[list[Cell], dict]:
     axes = load_axes()
     interpreters = discover()
     backend = getattr(args, "backend_resolved", "venv")
+    if backend == "docker":
+        from .images import registry_available
+
+        if registry_available():  # official python:X.Y-slim images stand in for missing interpreters
+            for minor in axes.pythons:
+                interpreters.setdefault(minor, Interpreter(minor, minor, f"python:{minor}-slim"))
     cells = plan_cells(axes, load_lock(), interpreters, size="full" if args.full else "default", backend=backend)
     try:
         only = [parse_filter(expr, cells) for expr in args.only]

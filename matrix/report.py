@@ -264,7 +264,7 @@ def render_html(doc: dict[str, Any]) -> str:
             rows.setdefault(_row_key(c), {})[_minor(c["python"])] = c
         apps.append({"name": app, "pythons": pythons, "rows": rows})
     return env.get_template("index.html.j2").render(
-        doc=doc, apps=apps, symbols=SYMBOLS, meanings=MEANINGS,
+        doc=doc, apps=apps, symbols=SYMBOLS, meanings=MEANINGS, claim_symbols=CLAIM_SYMBOLS,
         cells_json=json.dumps({c["id"]: c for c in cells}).replace("</", "<\\/"))
 
 

@@ -1,0 +1,36 @@
+"""The Docker and venv backends judge the same cells identically (real containers, real apps)."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+from matrix.docker import engine_available
+from matrix.interpreters import discover
+
+pytestmark = pytest.mark.skipif(engine_available() is None, reason="no Docker engine answers (start dockerd)")
+
+
+def _run(cells, backend, out):
+    proc = subprocess.run([sys.executable, "-m", "matrix", "cell", *cells, "--backend", backend, "--json", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert f"backend: {backend}" in proc.stdout
+    return {e["id"]: e for e in json.loads(out.read_text())}
+
+
+def test_docker_and_venv_give_the_same_verdicts(tmp_path):
+    minor = next((m for m in ("3.11", "3.12", "3.13") if m in discover()), None)
+    if minor is None:
+        pytest.skip("no Python 3.11+ interpreter to seed an image from")
+    cells = [f"threads/plain/py{minor}/sentry-sdk-2.75.0", f"asyncio/plain/py{minor}/sentry-sdk-2.75.0",
+             f"asyncio/asyncio-integration/py{minor}/sentry-sdk-1.45.1"]
+    docker = _run(cells, "docker", tmp_path / "docker.json")
+    venv = _run(cells, "venv", tmp_path / "venv.json")
+    for cell in cells:
+        assert docker[cell]["backend"] == "docker" and venv[cell]["backend"] == "venv"
+        assert docker[cell]["verdict"] == venv[cell]["verdict"], (docker[cell], venv[cell])
+        assert docker[cell]["context_backend"] == venv[cell]["context_backend"]
+        assert docker[cell]["packages"]["sentry-sdk"] == venv[cell]["packages"]["sentry-sdk"]
+    assert [docker[c]["verdict"] for c in cells] == ["isolated", "leak", "isolated"]
