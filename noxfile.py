@@ -65,6 +65,13 @@ def report(session: nox.Session) -> None:
 
 
 @nox.session
+def bench(session: nox.Session) -> None:
+    """Speed figures and ratios (12-cell slice cold/warm, overhead, env build, mock ingest); writes results/bench.json."""
+    _install(session)
+    session.run("python", "-m", "benchmarks.bench", *session.posargs)
+
+
+@nox.session
 def tests(session: nox.Session) -> None:
     """The test suite: mock server over real HTTP, the judge on recorded runs, real cells end to end."""
     _install(session, "[test]")

@@ -61,12 +61,13 @@ class InstallStep:
 def install_steps(pins: list[str], requires: list[str], cutoffs: dict[str, str | None]) -> list[InstallStep]:
     """Era-consistent install plan (pure): one step per pin, oldest release first, each resolved with
     the packages that existed when that release came out, so an old gevent gets the greenlet of its
-    day even when the SDK pinned beside it is new. Unpinned requirements go with the oldest pin."""
+    day even when the SDK pinned beside it is new. Unpinned requirements (gunicorn, django...) go
+    with the newest framework pin (any pin but the SDK, else the SDK): they are chosen to fit the
+    framework, as its users of that day would have."""
     order = sorted(pins, key=lambda pin: (cutoffs.get(pin) is None, cutoffs.get(pin) or ""))
-    steps = []
-    for index, pin in enumerate(order):
-        extra = tuple(requires) if index == 0 else ()
-        steps.append(InstallStep((pin,) + extra, cutoffs.get(pin)))
+    frameworks = [pin for pin in order if not pin.lower().startswith("sentry-sdk==")]
+    host = (frameworks or order or [None])[-1]
+    steps = [InstallStep((pin,) + (tuple(requires) if pin == host else ()), cutoffs.get(pin)) for pin in order]
     return steps or [InstallStep(tuple(requires), None)]
 
 

@@ -59,7 +59,10 @@ RUNTIME_PACKAGES = (
     "ca-certificates", "libssl3", "libffi8", "libsqlite3-0", "zlib1g", "libbz2-1.0", "liblzma5",
     "libreadline8", "libncursesw6", "libtinfo6", "libexpat1", "libuuid1", "libnsl2", "libtirpc3",
     "libcrypt1", "libgdbm6", "libgdbm-compat4",
+    "netbase",  # /etc/protocols and /etc/services: dnspython (eventlet) resolves 'tcp' at import
 )
+# Seeded python images remember which runtime set they were built on, so changing it rebuilds them.
+RUNTIME_DIGEST = hashlib.sha256(" ".join(sorted(RUNTIME_PACKAGES)).encode()).hexdigest()[:12]
 # Left out of the interpreter copy: the host's installed tools (and its sitecustomize/.pth hooks),
 # the test suite and the static library. bin/ keeps only CPython's own entry points.
 _BIN_KEEP = re.compile(r"^(python|pydoc|idle|2to3)[0-9.]*(m|-config|m-config)?$")
@@ -305,7 +308,8 @@ def registry_available() -> bool:
 def _reusable(labels: dict[str, str], interp: Interpreter) -> bool:
     """An existing scm-python tag is reused if it came from a registry or holds this very interpreter."""
     return (labels.get(f"{LABEL}.python-source") == "registry"
-            or labels.get(f"{LABEL}.python") == interp.version)
+            or (labels.get(f"{LABEL}.python") == interp.version
+                and labels.get(f"{LABEL}.python-runtime") == RUNTIME_DIGEST))
 
 
 def ensure_python_image(interp: Interpreter, log_lines: list[str] | None = None) -> str:
@@ -329,6 +333,7 @@ def ensure_python_image(interp: Interpreter, log_lines: list[str] | None = None)
                 _stage_interpreter(prefix, interp.minor, os.path.join(ctx, "prefix"))
             build_args = {"BASE_IMAGE": base, "PYTHON_MINOR": interp.minor, "PYTHON_PREFIX": prefix}
             labels = {f"{LABEL}.python": interp.version if source == "seeded" else "",
+                      f"{LABEL}.python-runtime": RUNTIME_DIGEST,
                       f"{LABEL}.python-source": source, f"{LABEL}.python-prefix": prefix}
             _build_logged(ctx, PYTHON_DOCKERFILE, tag, build_args, {}, labels, log_lines, classic_ok=True)
         finally:

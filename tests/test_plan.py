@@ -142,3 +142,18 @@ def test_python_support_from_requires_python_and_wheel_tags():
     assert "ships no wheel for CPython 3.8" in python_support(binary, "3.8")
     assert python_support(_rel("1.0", requires=">=3.8"), "3.7") == "x 1.0 requires Python >=3.8"
     assert python_support(_rel("1.0", files=("x-1.0.tar.gz",)), "3.13") is None
+
+
+def test_install_steps_are_era_consistent():
+    from matrix.envs import InstallStep, install_steps
+
+    cutoffs = {"sentry-sdk==2.75.0": "2026-10-22T00:00:00Z", "gevent==20.4.0": "2020-04-24T00:00:00Z",
+               "eventlet==0.33.3": "2023-01-20T00:00:00Z"}
+    steps = install_steps(["sentry-sdk==2.75.0", "gevent==20.4.0"], ["gunicorn"], cutoffs)
+    # oldest pin first; the framework pin carries the unpinned requirements, in its own era
+    assert steps == [InstallStep(("gevent==20.4.0", "gunicorn"), "2020-04-24T00:00:00Z"),
+                     InstallStep(("sentry-sdk==2.75.0",), "2026-10-22T00:00:00Z")]
+    only_sdk = install_steps(["sentry-sdk==2.75.0"], ["django"], cutoffs)
+    assert only_sdk == [InstallStep(("sentry-sdk==2.75.0", "django"), "2026-10-22T00:00:00Z")]
+    newest_framework = install_steps(["sentry-sdk==2.75.0", "gevent==20.4.0", "eventlet==0.33.3"], ["gunicorn<26"], cutoffs)
+    assert newest_framework[1] == InstallStep(("eventlet==0.33.3", "gunicorn<26"), "2023-01-20T00:00:00Z")

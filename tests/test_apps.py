@@ -1,0 +1,70 @@
+"""Each reference app against its real server process: start-up, /facts, the unit contract, the control.
+
+One representative cell per app (and per route) from the default plan: the real framework under
+its real server, the real SDK, events over HTTP to the real mock server.
+"""
+import os
+
+import pytest
+
+from matrix.axes import load_axes
+from matrix.envs import EnvUnsupported, prepare_env
+from matrix.interpreters import discover
+from matrix.judge import judge
+from matrix.lock import load_lock
+from matrix.mock_server import MockSentryServer
+from matrix.plan import plan_cells
+from matrix.run import RunOptions, run_cell_once
+
+CONTEXT_BACKENDS = {"contextvars", "thread-local", "aiocontextvars"}
+INTERPRETERS = discover()
+
+
+def _representatives():
+    cells = plan_cells(load_axes(), load_lock(), INTERPRETERS)
+    chosen = {}
+    for cell in reversed(cells):  # newest Python and SDK last in the plan: take them first
+        key = (cell.app, cell.route)
+        if cell.unsupported or key in chosen or cell.variant != "plain":
+            continue
+        chosen[key] = cell
+    return [chosen[k] for k in sorted(chosen, key=lambda k: (k[0], k[1] or ""))]
+
+
+CELLS = _representatives()
+
+
+@pytest.fixture(scope="module")
+def server():
+    with MockSentryServer() as srv:
+        yield srv
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=[c.id for c in CELLS])
+def test_app_starts_answers_facts_and_runs_units(cell, server, tmp_path):
+    try:
+        env = prepare_env(INTERPRETERS[cell.python], cell.pin_specs(), requires=list(cell.requires))
+    except EnvUnsupported as exc:
+        pytest.skip(f"does not install here: {exc}")
+    log = tmp_path / "cell.log"
+    record = run_cell_once(cell, env.python, server, str(log), RunOptions(), log_rel=str(log))
+    tail = "\n".join(record.log_tail)
+    assert record.started, f"{record.start_error}\n{tail}"
+    facts = record.facts
+    assert facts["app"] == cell.app
+    assert facts["python"].startswith(cell.python + ".")
+    assert facts["sdk_version"] == cell.sdk_version
+    assert facts["packages"]["sentry-sdk"] == cell.sdk_version
+    assert facts["context_backend"] in CONTEXT_BACKENDS, facts
+    assert set(facts["patched"]) >= {"threading", "contextvars"}
+    for round_name in ("normal", "control"):
+        answers = record.responses[round_name]
+        assert [a["unit"] for a in answers] == [1, 2, 3, 4], answers
+        assert all(not a.get("error") for a in answers), answers
+        assert all(a.get("barrier") == "ok" for a in answers), answers
+    assert all(a["spans"] for a in record.responses["normal"])  # every unit opened spans
+    judgement = judge(record)
+    assert judgement.checks["control"].ok, judgement.checks["control"].evidence
+    assert judgement.verdict in {"isolated", "leak", "nested", "lost"}, judgement.reason
+    assert record.exit_signal is None or not record.killed, "the app did not stop when asked"
+    assert os.path.getsize(log) > 0
