@@ -44,6 +44,16 @@ class Slice:
 
     python: tuple[str, ...] | None  # None: all
     versions: dict[str, tuple[str, ...] | None]  # axis -> None (all) or chosen values
+    variants: tuple[str, ...] | None = None  # None: the app's variants
+
+
+@dataclass(frozen=True)
+class NotApplicable:
+    """Cells of this route (or any) whose pins all match are planned `unsupported` with the reason."""
+
+    route: str | None
+    packages: tuple[tuple[str, SpecifierSet], ...]
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,7 @@ class AppAxes:
     routes: tuple[str, ...] = ()
     memory: MemoryProbe | None = None
     slices: dict[str, Slice] = field(default_factory=dict)  # "default"/"full" -> Slice
+    not_applicable: tuple[NotApplicable, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -127,8 +138,8 @@ def _version_or_keyword(value: str, key: str) -> str:
 def _slice(table: object, key: str, axes: tuple[str, ...]) -> Slice:
     _need(isinstance(table, dict), f"{key} = {table!r}: expected a table like {{python = 'all', sentry-sdk = ['newest']}}")
     assert isinstance(table, dict)
-    unknown = set(table) - {"python", *axes}
-    _need(not unknown, f"{key}: unknown key(s) {sorted(unknown)}; allowed: python, {', '.join(axes)}")
+    unknown = set(table) - {"python", "variants", *axes}
+    _need(not unknown, f"{key}: unknown key(s) {sorted(unknown)}; allowed: python, variants, {', '.join(axes)}")
     python = table.get("python", "all")
     pythons = None if python == "all" else tuple(_minor(p, f"{key}.python") for p in _str_list(python, f"{key}.python"))
     versions: dict[str, tuple[str, ...] | None] = {}
@@ -136,7 +147,8 @@ def _slice(table: object, key: str, axes: tuple[str, ...]) -> Slice:
         value = table.get(axis, "all")
         versions[axis] = None if value == "all" else tuple(
             _version_or_keyword(v, f"{key}.{axis}") for v in _str_list(value, f"{key}.{axis}"))
-    return Slice(pythons, versions)
+    variants = _str_list(table["variants"], f"{key}.variants") if "variants" in table else None
+    return Slice(pythons, versions, variants)
 
 
 def parse_axes(data: dict) -> Axes:
@@ -162,7 +174,8 @@ def parse_axes(data: dict) -> Axes:
         )
 
     apps: dict[str, AppAxes] = {}
-    app_keys = {"python", "variants", "axes", "requires", "routes", "memory", "default", "full", "note"}
+    app_keys = {"python", "variants", "axes", "requires", "routes", "memory", "default", "full", "note",
+                "not_applicable"}
     for app, table in data.get("apps", {}).items():
         _need(app in KNOWN_APPS, f"apps.{app}: unknown app id; allowed: {', '.join(KNOWN_APPS)}")
         extra = set(table) - app_keys
@@ -185,10 +198,25 @@ def parse_axes(data: dict) -> Axes:
             _need(isinstance(mem, dict) and isinstance(mem.get("requests"), int) and mem["requests"] > 0
                   and isinstance(mem.get("kib_per_request"), (int, float)),
                   f"apps.{app}.memory = {mem!r}: expected {{requests = <int > 0>, kib_per_request = <number>}}")
-            memory = MemoryProbe(mem["requests"], float(mem["kib_per_request"]), int(mem.get("warmup", 50)))
+            memory = MemoryProbe(mem["requests"], float(mem["kib_per_request"]), int(mem.get("warmup", 50)),
+                                 tuple(mem["routes"]) if "routes" in mem else None)
         slices = {size: _slice(table[size], f"apps.{app}.{size}", axes) for size in SIZES if size in table}
+        for size, chosen in slices.items():
+            for variant in chosen.variants or ():
+                _need(variant in variants, f"apps.{app}.{size}.variants: {variant!r} is not one of apps.{app}.variants "
+                                           f"({', '.join(variants)})")
+        rules = []
+        for index, rule in enumerate(table.get("not_applicable", [])):
+            key = f"apps.{app}.not_applicable[{index}]"
+            _need(isinstance(rule, dict) and isinstance(rule.get("reason"), str) and isinstance(rule.get("packages", {}), dict),
+                  f"{key} = {rule!r}: expected {{route = ..., packages = {{name = specifier}}, reason = '...'}}")
+            _need(rule.get("route") is None or rule["route"] in routes,
+                  f"{key}.route = {rule.get('route')!r}: not one of apps.{app}.routes ({', '.join(routes) or 'none'})")
+            rules.append(NotApplicable(rule.get("route"), tuple((n, _specifier(v, f"{key}.packages.{n}"))
+                                                                 for n, v in rule.get("packages", {}).items()),
+                                       rule["reason"]))
         apps[app] = AppAxes(app, _specifier(table.get("python", ">=2.7"), f"apps.{app}.python"), variants, axes,
-                            requires, routes, memory, slices)
+                            requires, routes, memory, slices, tuple(rules))
     _need(bool(apps), "no [apps.*] table: nothing to run")
 
     cases = []

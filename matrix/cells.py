@@ -19,11 +19,14 @@ _PIN_RE = re.compile(r"^(?P<name>[A-Za-z0-9_.-]+?)-(?P<version>[0-9][A-Za-z0-9_.
 
 @dataclass(frozen=True)
 class MemoryProbe:
-    """Send `requests` load requests after a warm-up and fail the memory check above the threshold."""
+    """After `warmup` load requests, send `requests` more in two equal windows and read the app's RSS
+    around each; the memory check fails only when BOTH windows grow faster than the threshold
+    (a leak grows linearly, warm-up growth flattens)."""
 
     requests: int
     kib_per_request: float
     warmup: int = 50
+    routes: tuple[str, ...] | None = None  # probe only these routes (None: every route)
 
 
 class CellIdError(ValueError):

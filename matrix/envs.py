@@ -29,7 +29,16 @@ _UNSUPPORTED_HINTS = (
     "does not satisfy Python",
     "Could not find a version",
     "only has wheels",
+    "building from source is disabled",
+    "no source distribution",
+    "has no usable wheels",
 )
+# Compiled packages whose old releases do not build on newer toolchains/Pythons: wheels only, so a
+# combination without a wheel is `unsupported` instead of a 10-minute failed compile.
+NO_BUILD = ("gevent", "greenlet")
+# Python 2.7 installs use pip, which has no date limit: these companions are capped at the newest
+# release that existed when the pin beside them came out (an old gevent needs the greenlet of its day).
+ERA_COMPANIONS = ("greenlet",)
 
 
 class EnvUnsupported(RuntimeError):
@@ -69,6 +78,28 @@ def install_steps(pins: list[str], requires: list[str], cutoffs: dict[str, str |
     host = (frameworks or order or [None])[-1]
     steps = [InstallStep((pin,) + (tuple(requires) if pin == host else ()), cutoffs.get(pin)) for pin in order]
     return steps or [InstallStep(tuple(requires), None)]
+
+
+def companion_caps(step: InstallStep, pins: list[str]) -> list[str]:
+    """For pip (no date limit): 'greenlet<=0.4.15'-style caps as of this step's era, for companions
+    that are not pinned themselves. Empty when release data is unavailable."""
+    from .releases import ReleaseError, releases
+
+    if not step.cutoff:
+        return []
+    pinned = {pin.partition("==")[0].lower() for pin in pins}
+    caps = []
+    for name in ERA_COMPANIONS:
+        if name in pinned:
+            continue
+        try:
+            old = [r for r in releases(name) if not r.parsed.is_prerelease and not r.yanked
+                   and r.uploaded.strftime("%Y-%m-%dT%H:%M:%SZ") <= step.cutoff]
+        except (ReleaseError, OSError):
+            continue
+        if old:
+            caps.append(f"{name}<={max(old, key=lambda r: r.parsed).version}")
+    return caps
 
 
 def env_key(interp: Interpreter, steps: list[InstallStep]) -> str:
@@ -183,13 +214,15 @@ def prepare_env(interp: Interpreter, pins: list[str], log: list[str] | None = No
             python = os.path.join(tmp, "bin", "python")
             if _uses_uv(interp):
                 _run(_uv() + ["venv", "--quiet", "--relocatable", "--python", interp.path, tmp], log)
+                no_build = [arg for name in NO_BUILD for arg in ("--only-binary", name)]
                 for step in steps:
                     limit = ["--exclude-newer", step.cutoff] if step.cutoff else []
-                    _run(_uv() + ["pip", "install", "--python", python, *limit, *step.requirements], log)
+                    _run(_uv() + ["pip", "install", "--python", python, *limit, *no_build, *step.requirements], log)
             else:  # pip for Python 2.7 has no date limit: the pins are exact, the rest is what pip picks
                 _run([sys.executable, "-m", "virtualenv", "--quiet", "-p", interp.path, tmp], log)
                 for step in steps:
-                    _run([python, "-m", "pip", "install", "--quiet", *step.requirements], log)
+                    caps = companion_caps(step, pins)
+                    _run([python, "-m", "pip", "install", "--quiet", *step.requirements, *caps], log)
             # The venv is final only once renamed; fix the recorded interpreter path accordingly.
             installed = _freeze(python, _uses_uv(interp))
             final_python = os.path.join(path, "bin", "python")

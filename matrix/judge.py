@@ -135,11 +135,29 @@ class Observed:
     duplicates: list[str]
 
 
-def sort_items(items: Iterable[dict]) -> Observed:
+def _trace_units(responses: Iterable[dict]) -> dict[tuple[str, str], int]:
+    """(trace_id, span_id) of each unit's transaction, where the app reported them."""
+    return {(r["trace_id"], r.get("span_id") or ""): r["unit"] for r in responses
+            if isinstance(r.get("unit"), int) and r.get("trace_id")}
+
+
+def _unit_by_trace(payload: dict, traces: dict[tuple[str, str], int]) -> int | None:
+    trace = (payload.get("contexts") or {}).get("trace") or {}
+    key = (trace.get("trace_id"), trace.get("span_id") or "")
+    if key in traces:
+        return traces[key]
+    matches = {unit for (trace_id, _), unit in traces.items() if trace_id == trace.get("trace_id")}
+    return matches.pop() if len(matches) == 1 else None
+
+
+def sort_items(items: Iterable[dict], responses: Iterable[dict] = ()) -> Observed:
+    """Sort the items by role and unit. A transaction an integration renamed (e.g. to the request
+    URL) is matched to its unit by the trace the unit reported, when the app reports it."""
     messages: dict[int, dict] = {}
     controls: dict[int, dict] = {}
     transactions: dict[int, dict] = {}
     duplicates: list[str] = []
+    traces = _trace_units(responses)
     for item in items:
         payload = item.get("payload")
         if not isinstance(payload, dict):
@@ -147,6 +165,9 @@ def sort_items(items: Iterable[dict]) -> Observed:
         kind = item.get("type")
         if kind == "transaction" or payload.get("type") == "transaction":
             m = re.match(r"^unit-(\d+)$", str(payload.get("transaction") or ""))
+            if not m and traces:
+                unit = _unit_by_trace(payload, traces)
+                m = re.match(r"^(\d+)$", str(unit)) if unit is not None else None
             target, label = transactions, "transaction"
         elif kind == "event":
             text = message_text(payload) or ""
@@ -237,19 +258,24 @@ def check_delivery(obs: Observed, responses: list[dict], units: int) -> Check:
 
 
 def check_memory(memory: dict[str, Any]) -> Check:
-    """RSS growth per load request against the threshold the axes set for this app."""
+    """RSS growth per load request in two windows after the warm-up; fails only when both windows
+    grow faster than the threshold (a leak keeps growing, warm-up growth flattens)."""
     if memory.get("error"):
         return Check(False, [f"memory probe failed: {memory['error']}"])
-    growth = memory["rss_after_kib"] - memory["rss_before_kib"]
-    per_request = growth / memory["requests"]
+    rss = memory["rss_kib"]
+    window = memory["requests"] // 2
+    slopes = [(rss[i + 1] - rss[i]) / window for i in range(2)]
     limit = memory["threshold_kib_per_request"]
-    line = (f"RSS {memory['rss_before_kib']} -> {memory['rss_after_kib']} KiB over {memory['requests']} requests "
-            f"(after {memory['warmup']} warm-up): {per_request:.2f} KiB/request, threshold {limit:g}")
+    line = (f"RSS {rss[0]} -> {rss[1]} -> {rss[2]} KiB over 2 x {window} requests after {memory['warmup']} "
+            f"warm-up: {slopes[0]:.2f} then {slopes[1]:.2f} KiB/request (threshold {limit:g}, both windows above it "
+            "means a leak)")
+    lines = [line]
     if memory.get("failed_requests"):
-        line += f"; {memory['failed_requests']} load requests failed"
-    return Check(per_request <= limit and not memory.get("failed_requests"), [line],
-                 {"kib_per_request": round(per_request, 3), "threshold_kib_per_request": limit,
-                  "requests": memory["requests"]})
+        lines.append(f"{memory['failed_requests']} load requests failed, first: {memory.get('first_failure', '?')}")
+    leaking = all(slope > limit for slope in slopes)
+    return Check(not leaking and not memory.get("failed_requests"), lines,
+                 {"kib_per_request": [round(x, 3) for x in slopes], "threshold_kib_per_request": limit,
+                  "requests": memory["requests"], "warmup": memory["warmup"]})
 
 
 def _failed_requests(record: RunRecord) -> list[str]:
@@ -266,6 +292,17 @@ def _barrier_timeouts(record: RunRecord) -> list[str]:
             for r in answers if r.get("barrier") == "timeout"]
 
 
+_HINT_WORDS = ("BLOCKED", "Error", "error", "Traceback", "deadlock", "Exception")
+
+
+def _app_log_hint(tail: list[str]) -> str:
+    """The most telling recent line of the app's own log (not the engine's notes), shortened."""
+    lines = [line.strip() for line in tail if line.strip() and not line.startswith("[matrix")]
+    telling = [line for line in lines if any(word in line for word in _HINT_WORDS)]
+    pick = (telling or lines or [""])[-1]
+    return pick[:200]
+
+
 def _first(check: Check) -> str:
     return check.evidence[0] if check.evidence else ""
 
@@ -274,8 +311,8 @@ def judge(record: RunRecord) -> Judgement:
     """One run -> verdict, reason (one line) and checks with evidence."""
     facts = record.facts or {}
     backend = str(facts.get("context_backend") or "unknown")
-    obs = sort_items(record.items)
     normal = record.responses.get("normal", [])
+    obs = sort_items(record.items, normal)
     checks = {
         "scope_leak": check_scope_leak(obs),
         "delivery": check_delivery(obs, normal, record.units),
@@ -298,7 +335,9 @@ def judge(record: RunRecord) -> Judgement:
         return result("error", f"the app died with signal {record.exit_signal}")
     failed = _failed_requests(record)
     if failed:
-        return result("error", failed[0] + (f" (+{len(failed) - 1} more)" if len(failed) > 1 else ""))
+        hint = _app_log_hint(record.log_tail)
+        return result("error", failed[0] + (f" (+{len(failed) - 1} more)" if len(failed) > 1 else "")
+                      + (f"; app log: {hint}" if hint else ""))
     stuck = _barrier_timeouts(record)
     if stuck:
         return result("timeout", "overlap not forced: " + ", ".join(stuck) + " timed out at the barrier")
@@ -310,7 +349,7 @@ def judge(record: RunRecord) -> Judgement:
     if "span_nesting" in checks and not checks["span_nesting"].ok:
         return result("nested", _first(checks["span_nesting"]))
     if not checks["delivery"].ok:
-        return result("lost", _first(checks["delivery"]))
+        return result("lost", "no leak, but " + _first(checks["delivery"]))
     return result("isolated", "")
 
 

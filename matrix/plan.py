@@ -55,6 +55,17 @@ def _unsupported(python: str, pins: tuple[tuple[str, str], ...], lock: Mapping[s
     return None
 
 
+def _not_applicable(app: AppAxes, route: str | None, pins: tuple[tuple[str, str], ...]) -> str | None:
+    """The reason an [[apps.X.not_applicable]] rule gives for this route and these pins, if one matches."""
+    versions = dict(pins)
+    for rule in app.not_applicable:
+        if rule.route is not None and rule.route != route:
+            continue
+        if all(name in versions and Version(versions[name]) in spec for name, spec in rule.packages):
+            return rule.reason
+    return None
+
+
 def plan_cells(axes: Axes, lock: Mapping[str, Any], interpreters: Mapping[str, Interpreter],
                size: str = "default", backend: str = "venv") -> list[Cell]:
     """Every cell of this run size, in a stable order, without duplicates. Cells that cannot run
@@ -69,8 +80,9 @@ def plan_cells(axes: Axes, lock: Mapping[str, Any], interpreters: Mapping[str, I
             if concrete is None:
                 continue
             for route in app.routes or (None,):
-                cell = Cell(app.app, concrete, python, pins, backend, unsupported=reason,
-                            requires=unpinned(app.requires, pins), route=route, memory=app.memory)
+                probe = app.memory if app.memory and (app.memory.routes is None or route in app.memory.routes) else None
+                cell = Cell(app.app, concrete, python, pins, backend, unsupported=reason or _not_applicable(app, route, pins),
+                            requires=unpinned(app.requires, pins), route=route, memory=probe)
                 cells.setdefault(cell.id, cell)
 
     for app in axes.apps.values():
@@ -80,9 +92,10 @@ def plan_cells(axes: Axes, lock: Mapping[str, Any], interpreters: Mapping[str, I
                    and (chosen is None or chosen.python is None or p in chosen.python)]
         per_axis = [_chosen(app.app, size, axis, chosen.versions.get(axis) if chosen else None,
                             _locked_versions(lock, axis)) for axis in app.axes]
+        variants = (chosen.variants if chosen and chosen.variants else None) or app.variants
         for python in pythons:
             for versions in itertools.product(*per_axis):
-                add(app, python, tuple(zip(app.axes, versions)), app.variants)
+                add(app, python, tuple(zip(app.axes, versions)), variants)
     for case in axes.cases:
         app = axes.apps[case.app]
         pins = tuple(sorted(case.pins, key=lambda pin: pin[0] != "sentry-sdk"))

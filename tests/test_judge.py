@@ -119,3 +119,28 @@ def test_disagreeing_repeats_are_flaky_with_counts():
     assert "isolatedx2" in merged.reason and "leakx1" in merged.reason
     same, _ = combine([leak, copy.deepcopy(leak)])
     assert same.verdict == "leak"
+
+
+def test_memory_check_fails_only_when_both_windows_grow():
+    from matrix.judge import check_memory
+
+    base = {"requests": 1000, "warmup": 1000, "threshold_kib_per_request": 3.0, "failed_requests": 0}
+    leak = check_memory(dict(base, rss_kib=[50000, 55000, 60000]))  # 10 KiB/request in both windows
+    assert not leak.ok and leak.measured["kib_per_request"] == [10.0, 10.0]
+    warmup_tail = check_memory(dict(base, rss_kib=[50000, 55000, 55200]))  # growth that flattens
+    assert warmup_tail.ok
+    assert not check_memory(dict(base, rss_kib=[1, 1, 1], failed_requests=2, first_failure="unit 1: x")).ok
+    assert "memory probe failed" in check_memory({"error": "/rss answered HTTP 404"}).evidence[0]
+
+
+def test_a_renamed_transaction_is_matched_by_the_trace_the_unit_reported():
+    record = load("threads-isolated-2.75.0.json")
+    for item in record.items:
+        if item["type"] == "transaction" and item["payload"]["transaction"] == "unit-2":
+            item["payload"]["transaction"] = "/unit/2"
+            trace = item["payload"]["contexts"]["trace"]
+    assert judge(copy.deepcopy(record)).verdict == "lost"  # nobody says whose it is
+    for answer in record.responses["normal"]:
+        if answer["unit"] == 2:
+            answer["trace_id"], answer["span_id"] = trace["trace_id"], trace["span_id"]
+    assert judge(record).verdict == "isolated"
