@@ -54,6 +54,8 @@ class NotApplicable:
     route: str | None
     packages: tuple[tuple[str, SpecifierSet], ...]
     reason: str
+    python: SpecifierSet | None = None
+    variants: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -212,9 +214,14 @@ def parse_axes(data: dict) -> Axes:
                   f"{key} = {rule!r}: expected {{route = ..., packages = {{name = specifier}}, reason = '...'}}")
             _need(rule.get("route") is None or rule["route"] in routes,
                   f"{key}.route = {rule.get('route')!r}: not one of apps.{app}.routes ({', '.join(routes) or 'none'})")
-            rules.append(NotApplicable(rule.get("route"), tuple((n, _specifier(v, f"{key}.packages.{n}"))
-                                                                 for n, v in rule.get("packages", {}).items()),
-                                       rule["reason"]))
+            extra = set(rule) - {"route", "packages", "reason", "python", "variants"}
+            _need(not extra, f"{key}: unknown key(s) {sorted(extra)}; allowed: route, packages, python, variants, reason")
+            rules.append(NotApplicable(
+                rule.get("route"),
+                tuple((n, _specifier(v, f"{key}.packages.{n}")) for n, v in rule.get("packages", {}).items()),
+                rule["reason"],
+                _specifier(rule["python"], f"{key}.python") if "python" in rule else None,
+                _str_list(rule["variants"], f"{key}.variants") if "variants" in rule else None))
         apps[app] = AppAxes(app, _specifier(table.get("python", ">=2.7"), f"apps.{app}.python"), variants, axes,
                             requires, routes, memory, slices, tuple(rules))
     _need(bool(apps), "no [apps.*] table: nothing to run")

@@ -32,6 +32,8 @@ _UNSUPPORTED_HINTS = (
     "building from source is disabled",
     "no source distribution",
     "has no usable wheels",
+    "Failed to build",
+    "Failed building wheel",
 )
 # Compiled packages whose old releases do not build on newer toolchains/Pythons: wheels only, so a
 # combination without a wheel is `unsupported` instead of a 10-minute failed compile.
@@ -67,12 +69,16 @@ class InstallStep:
     cutoff: str | None
 
 
-def install_steps(pins: list[str], requires: list[str], cutoffs: dict[str, str | None]) -> list[InstallStep]:
+def install_steps(pins: list[str], requires: list[str], cutoffs: dict[str, str | None],
+                  floor: str | None = None) -> list[InstallStep]:
     """Era-consistent install plan (pure): one step per pin, oldest release first, each resolved with
     the packages that existed when that release came out, so an old gevent gets the greenlet of its
     day even when the SDK pinned beside it is new. Unpinned requirements (gunicorn, django...) go
     with the newest framework pin (any pin but the SDK, else the SDK): they are chosen to fit the
-    framework, as its users of that day would have."""
+    framework, as its users of that day would have. No step is resolved as of a date before `floor`
+    (the interpreter's release): dependencies must exist for the interpreter they install on."""
+    if floor:
+        cutoffs = {pin: (max(cut, floor) if cut else None) for pin, cut in cutoffs.items()}
     order = sorted(pins, key=lambda pin: (cutoffs.get(pin) is None, cutoffs.get(pin) or ""))
     frameworks = [pin for pin in order if not pin.lower().startswith("sentry-sdk==")]
     host = (frameworks or order or [None])[-1]
@@ -197,7 +203,10 @@ def prepare_env(interp: Interpreter, pins: list[str], log: list[str] | None = No
     import time
 
     log = log if log is not None else []
-    steps = install_steps(pins, list(requires or []), era_cutoffs(pins, log))
+    from .interpreters import RELEASED
+
+    floor = RELEASED.get(interp.minor)
+    steps = install_steps(pins, list(requires or []), era_cutoffs(pins, log), floor and floor + "T00:00:00Z")
     key = env_key(interp, steps)
     root = os.path.join(CACHE_DIR, "envs")
     path = os.path.join(root, key)

@@ -36,6 +36,7 @@ import time
 from dataclasses import dataclass, field
 
 from . import docker
+from .interpreters import RELEASED
 from .envs import (_UNSUPPORTED_HINTS, EnvError, EnvUnsupported, InstallStep, _uv, era_cutoffs, install_steps,
                    parse_freeze)
 from .interpreters import Interpreter
@@ -462,7 +463,8 @@ def prepare_image(interp: Interpreter, pins: list[str], log: list[str] | None = 
     if exclude_newer is not None:
         steps = [InstallStep(tuple(pins) + tuple(requires), exclude_newer)]
     else:
-        steps = install_steps(pins, requires, era_cutoffs(pins, log_lines))
+        floor = RELEASED.get(interp.minor)
+        steps = install_steps(pins, requires, era_cutoffs(pins, log_lines), floor and floor + "T00:00:00Z")
     python_image = ensure_python_image(interp, log_lines)
     python_id = docker.image_id(python_image)
     if not python_id:

@@ -23,6 +23,14 @@ _PROBE = (
 )
 
 
+# First release date of each CPython minor: an environment for an interpreter is never resolved as
+# of a date before the interpreter existed (nobody installed sentry-sdk 0.19 on 3.12 with 2020's urllib3).
+RELEASED = {
+    "2.7": "2010-07-03", "3.6": "2016-12-23", "3.7": "2018-06-27", "3.8": "2019-10-14", "3.9": "2020-10-05",
+    "3.10": "2021-10-04", "3.11": "2022-10-24", "3.12": "2023-10-02", "3.13": "2024-10-07", "3.14": "2025-10-07",
+}
+
+
 @dataclass(frozen=True)
 class Interpreter:
     minor: str  # "3.11"

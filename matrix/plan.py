@@ -55,11 +55,16 @@ def _unsupported(python: str, pins: tuple[tuple[str, str], ...], lock: Mapping[s
     return None
 
 
-def _not_applicable(app: AppAxes, route: str | None, pins: tuple[tuple[str, str], ...]) -> str | None:
-    """The reason an [[apps.X.not_applicable]] rule gives for this route and these pins, if one matches."""
+def _not_applicable(app: AppAxes, variant: str, python: str, route: str | None,
+                    pins: tuple[tuple[str, str], ...]) -> str | None:
+    """The reason an apps.X.not_applicable rule gives for this cell, if one matches."""
     versions = dict(pins)
     for rule in app.not_applicable:
         if rule.route is not None and rule.route != route:
+            continue
+        if rule.variants is not None and variant not in rule.variants:
+            continue
+        if rule.python is not None and Version(python) not in rule.python:
             continue
         if all(name in versions and Version(versions[name]) in spec for name, spec in rule.packages):
             return rule.reason
@@ -81,7 +86,7 @@ def plan_cells(axes: Axes, lock: Mapping[str, Any], interpreters: Mapping[str, I
                 continue
             for route in app.routes or (None,):
                 probe = app.memory if app.memory and (app.memory.routes is None or route in app.memory.routes) else None
-                cell = Cell(app.app, concrete, python, pins, backend, unsupported=reason or _not_applicable(app, route, pins),
+                cell = Cell(app.app, concrete, python, pins, backend, unsupported=reason or _not_applicable(app, concrete, python, route, pins),
                             requires=unpinned(app.requires, pins), route=route, memory=probe)
                 cells.setdefault(cell.id, cell)
 

@@ -157,3 +157,11 @@ def test_install_steps_are_era_consistent():
     assert only_sdk == [InstallStep(("sentry-sdk==2.75.0", "django"), "2026-10-22T00:00:00Z")]
     newest_framework = install_steps(["sentry-sdk==2.75.0", "gevent==20.4.0", "eventlet==0.33.3"], ["gunicorn<26"], cutoffs)
     assert newest_framework[1] == InstallStep(("eventlet==0.33.3", "gunicorn<26"), "2023-01-20T00:00:00Z")
+
+
+def test_no_step_resolves_before_its_interpreter_existed():
+    from matrix.envs import InstallStep, install_steps
+
+    steps = install_steps(["sentry-sdk==0.19.5"], [], {"sentry-sdk==0.19.5": "2020-12-09T00:00:00Z"},
+                          floor="2023-10-02T00:00:00Z")
+    assert steps == [InstallStep(("sentry-sdk==0.19.5",), "2023-10-02T00:00:00Z")]
