@@ -121,7 +121,10 @@ def _engine_options(args: argparse.Namespace) -> EngineOptions:
         raise UsageError(f"--units {args.units}: must be 2 or more (one unit cannot leak into another)")
     if args.jobs < 1:
         raise UsageError(f"-j {args.jobs}: must be 1 or more")
-    return EngineOptions(run=RunOptions(units=args.units), repeat=args.repeat, jobs=args.jobs,
+    if args.cell_timeout <= 0:
+        raise UsageError(f"--cell-timeout {args.cell_timeout}: must be a positive number of seconds")
+    return EngineOptions(run=RunOptions(units=args.units, cell_timeout=args.cell_timeout), repeat=args.repeat,
+                         jobs=args.jobs,
                          results_dir=getattr(args, "results", os.path.join(REPO, "results")))
 
 
@@ -369,6 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--repeat", type=int, default=1, help="run each cell K times; disagreement gives `flaky`")
         p.add_argument("--units", type=int, default=4, help="concurrency units forced to overlap (default 4)")
         p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 2, help="cells in parallel")
+        p.add_argument("--cell-timeout", type=float, default=RunOptions.cell_timeout,
+                       help="seconds one run of a cell may take before its app is killed (verdict timeout)")
 
     p = sub.add_parser("plan", help="list the planned cells")
     common(p)

@@ -481,7 +481,7 @@ def test_unknown_project_path_and_method(server: MockSentryServer) -> None:
 
 
 def test_concurrent_clients(server: MockSentryServer, pid: int) -> None:
-    n = 50
+    n = 200
     barrier = threading.Barrier(n, timeout=TIMEOUT)
     results: list[int] = []
     ids: list[str] = []
