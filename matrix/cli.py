@@ -356,7 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     def common(p: argparse.ArgumentParser, filters: bool = True) -> None:
-        p.add_argument("--results", default=os.path.join(REPO, "results"), help="results directory")
+        p.add_argument("--results", default=None,
+                       help="results directory (default: results/, or results/full/ with --full)")
         if filters:
             p.add_argument("--full", action="store_true",
                            help="the whole lock (nightly size) instead of the default slice")
@@ -409,6 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "results", "") is None:
+        args.results = os.path.join(REPO, "results", "full" if getattr(args, "full", False) else "")
     try:
         return args.func(args)
     except (UsageError, AxesError, LockError, PolicyError, ReleaseError, ClaimsError) as exc:

@@ -197,11 +197,16 @@ def python_tag(minor: str) -> str:
     return f"scm-python:{minor}"
 
 
+def rootfs_name(suite: str, mirror: str) -> str:
+    """The tarball name of a rootfs: a digest of what goes into it, so a change makes a new one."""
+    digest = hashlib.sha256(json.dumps([suite, mirror, sorted(RUNTIME_PACKAGES)]).encode()).hexdigest()[:12]
+    return f"rootfs-{suite}-{digest}.tar"
+
+
 def rootfs_tar(suite: str, mirror: str, log_lines: list[str] | None = None) -> str:
     """debootstrap a minbase rootfs of `suite` (+ runtime libs) and cache it as a tarball; returns its path."""
     log_lines = log_lines if log_lines is not None else []
-    digest = hashlib.sha256(json.dumps([suite, mirror, sorted(RUNTIME_PACKAGES)]).encode()).hexdigest()[:12]
-    tar_path = os.path.join(DOCKER_CACHE, f"rootfs-{suite}-{digest}.tar")
+    tar_path = os.path.join(DOCKER_CACHE, rootfs_name(suite, mirror))
     if os.path.exists(tar_path):
         return tar_path
     if not shutil.which("debootstrap"):
@@ -237,9 +242,9 @@ def ensure_debian_image(log_lines: list[str] | None = None) -> str:
     """`scm-debian:<host suite>`, imported from the cached debootstrap tarball if it does not exist yet."""
     suite = host_suite()
     tag = debian_tag(suite)
-    if docker.image_exists(tag):
-        return tag
     mirror = host_mirror(suite)
+    if docker.image_labels(tag).get(f"{LABEL}.rootfs") == rootfs_name(suite, mirror):
+        return tag
     t0 = time.monotonic()
     tar_path = rootfs_tar(suite, mirror, log_lines)
     docker.import_rootfs(tar_path, tag, changes=[
@@ -308,9 +313,12 @@ def registry_available() -> bool:
 
 def _reusable(labels: dict[str, str], interp: Interpreter) -> bool:
     """An existing scm-python tag is reused if it came from a registry or holds this very interpreter."""
-    return (labels.get(f"{LABEL}.python-source") == "registry"
-            or (labels.get(f"{LABEL}.python") == interp.version
-                and labels.get(f"{LABEL}.python-runtime") == RUNTIME_DIGEST))
+    if labels.get(f"{LABEL}.python-source") == "registry":
+        return True
+    suite = host_suite()
+    return (labels.get(f"{LABEL}.python") == interp.version
+            and labels.get(f"{LABEL}.python-runtime") == RUNTIME_DIGEST
+            and labels.get(f"{LABEL}.rootfs") == rootfs_name(suite, host_mirror(suite)))  # inherited from the base
 
 
 def ensure_python_image(interp: Interpreter, log_lines: list[str] | None = None) -> str:

@@ -1,0 +1,1 @@
+"""Minimal Django project of the django-gevent / django-eventlet apps."""

@@ -1,0 +1,60 @@
+"""Settings of the minimal Django project, and sentry_sdk.init where Django
+users put it.
+
+This module is imported in the gunicorn worker by django.setup() (from
+_django.ctxproject.wsgi), after gunicorn's gevent/eventlet worker class has
+monkeypatched the stdlib in init_process(). The contract values come from the
+CTXM_* environment variables set by apps/_django/launcher.py.
+"""
+import os
+
+from _common import facts as _facts
+from _common import sdk as _sdk
+from _common.log import log as _log
+from _common.log import one_line as _one_line
+from _common.log import set_prefix as _set_prefix
+
+_env = os.environ
+CTXM_APP_ID = _env.get("CTXM_APP_ID", "django")
+CTXM_UNITS = int(_env.get("CTXM_UNITS", "4"))
+CTXM_CHILDREN = int(_env.get("CTXM_CHILDREN", "3"))
+CTXM_BARRIER_TIMEOUT = float(_env.get("CTXM_BARRIER_TIMEOUT", "10"))
+CTXM_VARIANT = _env.get("CTXM_VARIANT", "plain")
+
+_set_prefix("%s worker" % CTXM_APP_ID)
+
+SECRET_KEY = "sentry-context-matrix-not-a-secret"
+DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+ROOT_URLCONF = "_django.ctxproject.urls"
+WSGI_APPLICATION = "_django.ctxproject.wsgi.application"
+INSTALLED_APPS = []
+MIDDLEWARE = []
+DATABASES = {}  # no database
+USE_TZ = True
+TIME_ZONE = "UTC"  # Django sets the process TZ from this; keep the logs in UTC
+USE_I18N = False
+
+# --------------------------------------------------------------------------
+# Sentry
+
+from sentry_sdk.integrations.django import DjangoIntegration  # noqa: E402
+
+from _django.units import describe_primitives as _describe_primitives  # noqa: E402
+
+_log("worker booting: patched=%s; %s" % (_facts.patched(), _describe_primitives()))
+try:
+    _sdk.init_sdk(_env["CTXM_DSN"], integrations=[DjangoIntegration()])
+except Exception as _exc:
+    _line = "sentry_sdk.init failed in settings.py: %s" % _one_line(_exc)
+    _log(_line)
+    _status = _env.get("CTXM_STATUS_FILE")
+    if _status:
+        with open(_status, "w") as _fh:
+            _fh.write("2 " + _line + "\n")
+    # A plain exception (not SystemExit): gunicorn then halts the arbiter
+    # ("Worker failed to boot") and gunicorn_conf.on_exit turns it into exit 2.
+    raise RuntimeError(_line)
+_backend, _detail = _facts.context_backend()
+_log("sentry-sdk %s initialised (DjangoIntegration): context_backend=%s (%s)"
+     % (_sdk.sdk_version(), _backend, _detail))
