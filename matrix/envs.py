@@ -235,7 +235,12 @@ def prepare_env(interp: Interpreter, pins: list[str], log: list[str] | None = No
             # The venv is final only once renamed; fix the recorded interpreter path accordingly.
             installed = _freeze(python, _uses_uv(interp))
             final_python = os.path.join(path, "bin", "python")
-            if os.path.exists(path):
+            if os.path.exists(os.path.join(path, MARKER)):  # another run finished the same env first
+                shutil.rmtree(tmp, ignore_errors=True)
+                with open(os.path.join(path, MARKER)) as fh:
+                    info = json.load(fh)
+                return Env(key, path, info["python"], info["installed"], False, time.monotonic() - start)
+            if os.path.exists(path):  # a leftover without a marker was never finished
                 shutil.rmtree(path)
             os.rename(tmp, path)
         except BaseException:

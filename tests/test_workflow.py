@@ -32,12 +32,10 @@ def test_actionlint_catches_a_broken_workflow(tmp_path):
 
 
 def test_workflow_calls_only_sessions_that_exist():
-    listed = subprocess.run([sys.executable, "-m", "nox", "-l", "--json"], cwd=REPO, capture_output=True, text=True,
+    listed = subprocess.run([sys.executable, "-m", "nox", "-l"], cwd=REPO, capture_output=True, text=True,
                             timeout=120)
     if listed.returncode != 0:
         pytest.skip("nox is not importable here")
-    import json
-
-    sessions = {s["session"] for s in json.loads(listed.stdout)}
+    sessions = {line[2:].split(" -> ")[0] for line in listed.stdout.splitlines() if line[:2] in ("* ", "- ")}
     used = set(re.findall(r"nox -s ([\w-]+)", open(WORKFLOW).read()))
     assert used and used <= sessions, used - sessions
