@@ -181,8 +181,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         entries = run_cells(cells, interpreters, opts, progress, stream_path=stream, resume=args.resume)
     except KeyboardInterrupt:
+        again = " ".join(["nox -s matrix --", *(["--full"] if args.full else []), "--resume"])
         raise UsageError(f"interrupted: finished cells are in {os.path.relpath(stream, REPO)}; "
-                         "continue with `nox -s matrix -- --resume`") from None
+                         f"continue with `{again}` (and the same filters)") from None
     finally:
         progress.close()
     old = _previous_verdicts(_results_path(args)) if (args.only or args.exclude) else {}

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from .interpreters import Interpreter
 from .paths import CACHE_DIR, REPO  # noqa: F401  (REPO re-exported for images.py)
 
-ENV_FORMAT = 2  # bump to invalidate every cached env
+ENV_FORMAT = 3  # bump to invalidate every cached env
 MARKER = ".matrix-env.json"
 _UNSUPPORTED_HINTS = (
     "No solution found",
@@ -231,7 +231,10 @@ def prepare_env(interp: Interpreter, pins: list[str], log: list[str] | None = No
                 _run([sys.executable, "-m", "virtualenv", "--quiet", "-p", interp.path, tmp], log)
                 for step in steps:
                     caps = companion_caps(step, pins)
-                    _run([python, "-m", "pip", "install", "--quiet", *step.requirements, *caps], log)
+                    constraints = os.path.join(tmp, ".era-constraints.txt")
+                    with open(constraints, "w") as fh:  # constraints cap a companion, never install it
+                        fh.write("\n".join(caps) + "\n")
+                    _run([python, "-m", "pip", "install", "--quiet", "-c", constraints, *step.requirements], log)
             # The venv is final only once renamed; fix the recorded interpreter path accordingly.
             installed = _freeze(python, _uses_uv(interp))
             final_python = os.path.join(path, "bin", "python")
