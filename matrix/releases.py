@@ -131,6 +131,11 @@ def _wheel_fits(tags, minor: str) -> bool | None:
     return None if pure else False
 
 
+# Packages installed from wheels only (matrix/envs.py NO_BUILD): a release without a wheel for the
+# interpreter cannot install. Other packages may still build from their sdist (optional C speedups).
+WHEELS_ONLY = ("gevent", "greenlet")
+
+
 def python_support(rel: Release, minor: str) -> str | None:
     """None if `rel` installs on CPython `minor` here; otherwise a one-line reason."""
     if rel.requires_python:
@@ -152,6 +157,6 @@ def python_support(rel: Release, minor: str) -> str | None:
             has_sdist = True
     if None in fits or True in fits:
         return None  # a pure wheel, or a binary wheel for this interpreter
-    if fits and False in fits:
+    if fits and False in fits and (canonicalize_name(rel.name) in WHEELS_ONLY or not has_sdist):
         return f"{rel.name} {rel.version} ships no wheel for CPython {minor} on linux x86_64 (its C extension would have to be compiled)"
     return None if has_sdist else f"{rel.name} {rel.version} has no installable file"
