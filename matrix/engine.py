@@ -20,6 +20,7 @@ from .envs import EnvError, EnvUnsupported, prepare_env
 from .paths import CACHE_DIR, REPO, RESULTS_DIR
 from .interpreters import Interpreter
 from .judge import Check, Judgement, combine, judge
+from .logs import cap_log_file
 from .mock_server import MockSentryServer
 from .report import RERUN, cell_entry
 from .run import DockerLauncher, RunOptions, VenvLauncher, kill_all_apps, run_cell_once
@@ -92,6 +93,7 @@ def run_one(cell: Cell, interpreters: dict[str, Interpreter], server: MockSentry
                 fh.write(record.to_json())
             judgements.append(judge(record))
             facts = facts or record.facts
+            cap_log_file(log_path)
     judgement, repeats = combine(judgements)
     python_version = (facts or {}).get("python") or interp.version
     return cell_entry(cell, judgement, python_version=python_version, installed=env.installed, repeats=repeats,
