@@ -91,6 +91,8 @@ def cell_entry(cell: Cell, judgement: Judgement, *, python_version: str, install
         "duration_s": round(duration_s, 2),
         "rerun": RERUN.format(id=cell.id),
     }
+    if cell.route:
+        entry["route"] = cell.route
     if judgement.reason:
         entry["reason"] = judgement.reason
     if log:
@@ -135,12 +137,19 @@ def _minor(version: str) -> str:
 
 def _row_key(cell: dict[str, Any]) -> str:
     pins = " ".join(f"{k} {v}" for k, v in cell["packages"].items() if k == "sentry-sdk" or k in _pinned(cell))
-    return f"{cell['variant']} · {pins}"
+    route = route_of(cell)
+    return f"{cell['variant']} · {pins}" + (f" · on {route}" if route else "")
+
+
+def route_of(cell: dict[str, Any]) -> str | None:
+    """The route segment of a cell id (…/on-websocket), if any."""
+    last = cell["id"].rsplit("/", 1)[-1]
+    return cell.get("route") or (last[3:] if last.startswith("on-") else None)
 
 
 def _pinned(cell: dict[str, Any]) -> set[str]:
-    # The id lists the pins after the python part: app/variant/pyX.Y/name-ver/...
-    return {part.rsplit("-", 1)[0] for part in cell["id"].split("/")[3:]}
+    # The id lists the pins after the python part: app/variant/pyX.Y/name-ver/.../on-route
+    return {part.rsplit("-", 1)[0] for part in cell["id"].split("/")[3:] if not part.startswith("on-")}
 
 
 def fix_outcomes(cells: list[dict[str, Any]]) -> dict[str, list[tuple[str, str]]]:

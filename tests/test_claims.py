@@ -60,3 +60,21 @@ def test_committed_claims_file_parses_and_bad_entries_are_named():
                                   "predicts": [{"where": {"colour": "red"}, "verdict": ["leak"]}]}]})
     with pytest.raises(ClaimsError, match="give exactly one of"):
         parse_claims({"claims": [{"id": "x", "section": "s", "text": "t", "predicts": [{"where": {}}]}]})
+
+
+def test_every_committed_cell_has_its_own_place_in_the_table():
+    """Rows must never merge two cells (routes, extra pins): every cell's log is linked from README.md."""
+    import json
+    import os
+
+    from conftest import REPO
+    from matrix.report import render_markdown
+
+    path = os.path.join(REPO, "results", "matrix.json")
+    if not os.path.exists(path):
+        pytest.skip("no committed results yet")
+    with open(path) as fh:
+        doc = json.load(fh)
+    text = render_markdown(doc)
+    missing = [c["id"] for c in doc["cells"] if c.get("log") and f"]({c['log']} " not in text]
+    assert not missing, missing[:5]
