@@ -236,14 +236,22 @@ def check_span_nesting(obs: Observed) -> Check:
     return Check(not lines, _cap(sorted(set(lines), key=lines.index)))
 
 
+def traced_units(responses: Iterable[dict], units: int) -> set[int]:
+    """Units that started a transaction. An SDK without tracing (before 0.11) answers
+    "transaction": null, and then no transaction is expected; without answers, all are."""
+    answered = {r["unit"]: r for r in responses if isinstance(r.get("unit"), int)}
+    return {u for u in range(1, units + 1) if u not in answered or answered[u].get("transaction") is not None}
+
+
 def check_delivery(obs: Observed, responses: list[dict], units: int) -> Check:
     lines: list[str] = list(obs.duplicates)
+    traced = traced_units(responses, units)
     for unit in range(1, units + 1):
         if unit not in obs.messages:
             lines.append(f"event unit-{unit} never arrived")
         else:
             lines += missing_own_values(f"event unit-{unit}", unit, obs.messages[unit])
-        if unit not in obs.transactions:
+        if unit in traced and unit not in obs.transactions:
             lines.append(f"transaction unit-{unit} never arrived")
     for resp in responses:
         unit = resp.get("unit")

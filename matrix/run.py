@@ -297,13 +297,14 @@ def probe_memory(cell: Cell, base_url: str, opts: RunOptions, timeout: float) ->
 def expected_items(units: int, responses: list[dict[str, Any]]) -> Callable[[list[dict]], bool]:
     """True once every unit's message (both rounds) and transaction have arrived (the judge's own
     sorting decides what belongs to which unit, renamed transactions included)."""
-    from .judge import sort_items
+    from .judge import sort_items, traced_units
 
     wanted = set(range(1, units + 1))
+    traced = traced_units(responses, units)
 
     def done(items: list[dict]) -> bool:
         obs = sort_items(items, responses)
-        return wanted <= set(obs.messages) and wanted <= set(obs.controls) and wanted <= set(obs.transactions)
+        return wanted <= set(obs.messages) and wanted <= set(obs.controls) and traced <= set(obs.transactions)
 
     return done
 

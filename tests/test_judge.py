@@ -159,3 +159,11 @@ def test_cell_logs_are_capped_per_attempt_with_head_and_tail_kept():
     assert capped.count("left out to keep the log small") == 2
     assert cap_log_text(capped) == capped  # idempotent
     assert cap_log_text("short\n") == "short\n"
+
+
+def test_an_sdk_without_tracing_is_not_expected_to_send_transactions():
+    record = load("threads-isolated-2.75.0.json")
+    record.items = [i for i in record.items if i["type"] != "transaction"]
+    for answer in record.responses["normal"]:
+        answer["transaction"], answer["spans"] = None, []
+    assert judge(record).verdict == "isolated"
