@@ -34,3 +34,24 @@ def test_docker_and_venv_give_the_same_verdicts(tmp_path):
         assert docker[cell]["context_backend"] == venv[cell]["context_backend"]
         assert docker[cell]["packages"]["sentry-sdk"] == venv[cell]["packages"]["sentry-sdk"]
     assert [docker[c]["verdict"] for c in cells] == ["isolated", "leak", "isolated"]
+
+
+def test_ctrl_c_on_the_docker_backend_leaves_no_container(tmp_path):
+    from test_faults import interrupt_run
+
+    minor = next((m for m in ("3.11", "3.12", "3.13") if m in discover()), None)
+    if minor is None:
+        pytest.skip("no Python 3.11+ interpreter to seed an image from")
+
+    def containers(pid):  # the Container class names each container scm-<pid of its owner>-<random>
+        out = subprocess.run(["docker", "ps", "-a", "--format", "{{.Names}}", "--filter", f"name=scm-{pid}-"],
+                             capture_output=True, text=True, timeout=60).stdout
+        return out.split()
+
+    results = tmp_path / "results"
+    proc, out, err = interrupt_run(["run", "--backend", "docker", "--only", "app=asyncio", "--only",
+                                    f"python={minor}", "--repeat", "2", "-j", "2", "--results", str(results)],
+                                   results / "matrix.partial.jsonl")
+    assert proc.returncode == 2, out + err
+    assert (results / "matrix.partial.jsonl").read_text().strip()  # it did run cells in containers
+    assert containers(proc.pid) == []

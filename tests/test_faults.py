@@ -34,6 +34,34 @@ def app_processes(marker: str) -> list[int]:
     return found
 
 
+def listening_ports() -> set[int]:
+    """TCP ports in LISTEN state on this machine (IPv4 and IPv6), from /proc/net."""
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as fh:
+                next(fh)
+                for line in fh:
+                    fields = line.split()
+                    if fields[3] == "0A":
+                        ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+        except OSError:
+            pass
+    return ports
+
+
+def interrupt_run(args: list[str], stream, timeout: float = 300):
+    """Start `python -m matrix run ...`, SIGINT it once a cell has finished; return (proc, out, err)."""
+    proc = subprocess.Popen([sys.executable, "-m", "matrix", *args], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not (stream.exists() and stream.read_text().count("\n") >= 1):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    return proc, out, err
+
+
 def matrix(*args, timeout=600, **kw):
     return subprocess.run([sys.executable, "-m", "matrix", *args], cwd=REPO, capture_output=True, text=True,
                           timeout=timeout, **kw)
@@ -43,19 +71,15 @@ def test_ctrl_c_stops_cleanly_and_resume_finishes_the_run(tmp_path):
     results = tmp_path / "results"
     args = ["run", "--backend", "venv", "--only", "app=asyncio", "--only", f"python={MINOR}", "-j", "2",
             "--repeat", "2", "--results", str(results)]
-    proc = subprocess.Popen([sys.executable, "-m", "matrix", *args], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
     stream = results / "matrix.partial.jsonl"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and not (stream.exists() and stream.read_text().count("\n") >= 1):
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    ports_before = listening_ports()
+    proc, out, err = interrupt_run(args, stream)
     assert proc.returncode == 2, out + err
     assert "interrupted" in err and "--resume" in err
     time.sleep(1)
     # the apps were started with a DSN and port of this run; none survives the interrupt
     assert not [p for p in app_processes("apps/asyncio/app.py") if _child_of_gone(p)]
+    assert listening_ports() <= ports_before  # neither the mock server nor any app still listens
     done = stream.read_text().count("\n")
     assert done >= 1
     resumed = matrix(*args, "--resume")
