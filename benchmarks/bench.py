@@ -47,8 +47,6 @@ def app_seconds(cache: str, cell_id: str) -> float:
 
 
 def env_methods(interp) -> dict:
-    from matrix.envs import prepare_env
-
     figures = {}
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["MATRIX_CACHE"] = tmp

@@ -16,7 +16,6 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from .cells import MemoryProbe
-from .paths import APPS_DIR  # noqa: F401  (re-exported for the CLI)
 from .policies import PolicyError, validate_policy
 
 if sys.version_info >= (3, 11):

@@ -19,7 +19,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from .axes import APPS_DIR, AxesError, load_axes, load_raw
+from .axes import AxesError, load_axes, load_raw
 from .claims import ClaimsError, evaluate, load_claims
 from .diff import diff_results, render_diff
 from .lock import LockError, build_lock, load_lock, write_lock
@@ -27,7 +27,7 @@ from .policies import PolicyError
 from .releases import ReleaseError
 from .cells import Cell, CellIdError, parse_cell_id, unpinned
 from .engine import EngineOptions, run_cells
-from .paths import REPO
+from .paths import APPS_DIR, REPO
 from .interpreters import Interpreter, discover
 from .plan import FilterError, parse_filter, plan_cells, select
 from .report import SYMBOLS, load_results, results_document, write_results

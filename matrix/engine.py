@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from .cells import Cell, log_relpath
 from .envs import EnvError, EnvUnsupported, prepare_env
-from .paths import CACHE_DIR, REPO, RESULTS_DIR
+from .paths import CACHE_DIR, RESULTS_DIR
 from .interpreters import Interpreter
 from .judge import Check, Judgement, combine, judge
 from .logs import cap_log_file
@@ -161,6 +161,3 @@ def run_cells(cells: list[Cell], interpreters: dict[str, Interpreter], opts: Eng
             stream.close()
     return [entries[c.id] for c in cells if c.id in entries]
 
-
-def dump_entries(entries: list[dict[str, Any]]) -> str:
-    return json.dumps(entries, indent=1)

@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass
 
 from .interpreters import Interpreter
-from .paths import CACHE_DIR, REPO  # noqa: F401  (REPO re-exported for images.py)
+from .paths import CACHE_DIR
 
 ENV_FORMAT = 3  # bump to invalidate every cached env
 MARKER = ".matrix-env.json"
@@ -166,10 +166,10 @@ def _lock_for(key: str) -> threading.Lock:
 
 def era_cutoffs(pins: list[str], log: list[str]) -> dict[str, str | None]:
     """pin -> --exclude-newer date of that release (None when PyPI's release data is unreachable)."""
-    from datetime import datetime, timedelta
+    from datetime import datetime
 
     from .lock import LockError, load_lock, release_info
-    from .releases import ReleaseError, era_cutoff
+    from .releases import ReleaseError, cutoff_after, era_cutoff
 
     try:
         lock = load_lock()
@@ -180,8 +180,7 @@ def era_cutoffs(pins: list[str], log: list[str]) -> dict[str, str | None]:
         name, _, version = pin.partition("==")
         info = release_info(lock, name, version)
         if info:  # the lock makes the era reproducible offline
-            uploaded = datetime.strptime(info["uploaded"], "%Y-%m-%dT%H:%M:%SZ") + timedelta(days=2)
-            cutoffs[pin] = uploaded.strftime("%Y-%m-%dT%H:%M:%SZ")
+            cutoffs[pin] = cutoff_after(datetime.strptime(info["uploaded"], "%Y-%m-%dT%H:%M:%SZ"))
             continue
         try:
             cutoffs[pin] = era_cutoff(name, version)

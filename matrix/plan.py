@@ -6,7 +6,7 @@ python, a package version, or the verdict a previous run gave them.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from packaging.version import Version
@@ -174,6 +174,3 @@ def select(cells: Iterable[Cell], only: Iterable[CellFilter], exclude: Iterable[
         if all(f.matches(c, verdicts) for f in only) and not any(f.matches(c, verdicts) for f in exclude)
     ]
 
-
-def with_backend(cells: Iterable[Cell], backend: str) -> list[Cell]:
-    return [replace(c, backend=backend) for c in cells]

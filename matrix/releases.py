@@ -105,9 +105,14 @@ def release(name: str, version: str) -> Release:
     return _release_from(name, version, files)
 
 
-def era_cutoff(name: str, version: str, slack_days: int = 2) -> str:
+def cutoff_after(uploaded: datetime, slack_days: int = 2) -> str:
+    """The --exclude-newer date for a release uploaded then: its era, plus a little slack."""
+    return (uploaded + timedelta(days=slack_days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def era_cutoff(name: str, version: str) -> str:
     """An --exclude-newer date for installing name==version with dependencies of its own era."""
-    return (release(name, version).uploaded + timedelta(days=slack_days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return cutoff_after(release(name, version).uploaded)
 
 
 def _wheel_fits(tags, minor: str) -> bool | None:

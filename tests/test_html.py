@@ -1,7 +1,6 @@
 """results/index.html in a real headless Chromium: it loads, the filters work, a cell's detail opens."""
 import json
 import os
-import shutil
 
 import pytest
 

@@ -5,10 +5,8 @@ server; the judge must reach the verdict the SDK really produced, and tampering 
 in the ways a regression would must change the verdict.
 """
 import copy
-import json
 import os
 
-import pytest
 
 from conftest import DATA
 from matrix.judge import combine, foreign_values, judge
