@@ -38,7 +38,7 @@ def plan(session: nox.Session) -> None:
 
 @nox.session(name="update-axes")
 def update_axes(session: nox.Session) -> None:
-    """Resolve the axes' version policies against PyPI and rewrite matrix/axes.lock.json."""
+    """Resolve the axes' version policies against PyPI and rewrite matrix/axes/axes.lock.json."""
     _install(session)
     session.run("python", "-m", "matrix", "update-axes", *session.posargs)
 
@@ -54,7 +54,7 @@ def merge(session: nox.Session) -> None:
 def seed(session: nox.Session) -> None:
     """Build the Docker base images offline (Debian rootfs + this machine's interpreters) when no registry answers."""
     _install(session)
-    session.run("python", "-m", "matrix.images", "seed", *session.posargs)
+    session.run("python", "-m", "matrix", "seed", *session.posargs)
 
 
 @nox.session

@@ -15,7 +15,7 @@ ENVELOPE = (b'{"event_id":"9ec79c33ec9942ab8353589fcb2e04dc"}\n{"type":"event","
 def _serve(ready, stop, core: int) -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {core})
-    from matrix.mock_server import MockSentryServer
+    from matrix.sentry.server import MockSentryServer
 
     with MockSentryServer() as server:
         project = server.new_project()

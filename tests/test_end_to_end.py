@@ -11,8 +11,9 @@ import sys
 
 import pytest
 
-from conftest import REPO, SCHEMA
-from matrix.interpreters import discover
+from matrix.backends.interpreters import discover
+from matrix.paths import REPO
+from tests.helpers import load_schema
 
 SDK = "2.75.0"
 
@@ -60,9 +61,7 @@ def test_run_writes_schema_valid_results(tmp_path, python_minor):
         cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     doc = json.loads((results / "matrix.json").read_text())
-    if os.path.exists(SCHEMA):
-        with open(SCHEMA) as fh:
-            jsonschema.Draft202012Validator(json.load(fh)).validate(doc)
+    jsonschema.Draft202012Validator(load_schema()).validate(doc)
     (cell,) = doc["cells"]
     assert cell["verdict"] == "isolated", cell
     assert (results / cell["log"]).exists()
@@ -112,7 +111,7 @@ def test_merging_shards_gives_the_unsharded_results(tmp_path, python_minor):
 
 def test_report_diff_lists_changed_new_and_vanished(tmp_path):
     old = {"cells": [{"id": "a", "verdict": "isolated"}, {"id": "b", "verdict": "leak"}]}
-    from matrix.diff import diff_results, render_diff
+    from matrix.report.diff import diff_results, render_diff
 
     d = diff_results(old, {"cells": [{"id": "a", "verdict": "leak"}, {"id": "c", "verdict": "isolated"}]})
     assert d.changed == [("a", "isolated", "leak")] and d.new == [("c", "isolated")] and d.vanished == [("b", "leak")]

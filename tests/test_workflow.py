@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import REPO
+from matrix.paths import REPO
 
 WORKFLOW = os.path.join(REPO, ".github", "workflows", "nightly.yml")
 

@@ -1,0 +1,76 @@
+"""The lock: the axes' policies resolved against PyPI into concrete releases (matrix/axes.lock.json).
+
+`nox -s update-axes` writes it (network); `nox -s matrix` only reads it, so a run is reproducible
+offline. For every release the matrix may install (policy picks and every pin of a named case)
+the lock keeps its upload date (the era its dependencies are resolved in) and, per Python of the
+axes, the reason it cannot install there, if any.
+"""
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timezone
+from typing import Any
+
+from ..paths import REPO
+
+LOCK_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "axes.lock.json")
+
+
+class LockError(RuntimeError):
+    """The lock is missing, stale or does not cover what the axes ask for."""
+
+
+def build_lock(raw_axes: dict[str, Any], refresh: bool = True) -> dict[str, Any]:
+    """Resolve every package policy and case pin against PyPI (network)."""
+    from .policies import select
+    from .releases import python_support, release, releases
+
+    pythons = raw_axes["python"]["versions"]
+    axes: dict[str, list[dict[str, Any]]] = {}
+    wanted: dict[tuple[str, str], list[str]] = {}
+    for name, policy in raw_axes.get("packages", {}).items():
+        picks = select(name, policy, releases(name, refresh=refresh))
+        axes[name] = [{"version": p.version, "why": list(p.why)} for p in picks]
+        for p in picks:
+            wanted.setdefault((name, p.version), []).extend(p.why)
+    for case in raw_axes.get("cases", []):
+        for name, version in case.get("pins", {}).items():
+            wanted.setdefault((name, str(version)), []).append(f"case {case.get('claim', case['app'])}")
+    table: dict[str, Any] = {}
+    for (name, version), why in sorted(wanted.items()):
+        rel = release(name, version)
+        unsupported = {py: reason for py in pythons if (reason := python_support(rel, py))}
+        table[f"{name}=={version}"] = {
+            "uploaded": rel.uploaded.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "requires_python": rel.requires_python,
+            "unsupported": unsupported,
+        }
+    return {
+        "generated_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+        "generated_by": "nox -s update-axes",
+        "pythons": pythons,
+        "axes": axes,
+        "releases": table,
+    }
+
+
+def write_lock(lock: dict[str, Any], path: str = LOCK_FILE) -> None:
+    with open(path + ".tmp", "w") as fh:
+        json.dump(lock, fh, indent=1, sort_keys=True)
+        fh.write("\n")
+    os.replace(path + ".tmp", path)
+
+
+def load_lock(path: str = LOCK_FILE) -> dict[str, Any]:
+    try:
+        with open(path) as fh:
+            return json.load(fh)
+    except FileNotFoundError:
+        raise LockError(f"{os.path.relpath(path, REPO)} is missing: run `nox -s update-axes` first") from None
+    except ValueError as exc:
+        raise LockError(f"{os.path.relpath(path, REPO)} is not valid JSON ({exc}): rerun `nox -s update-axes`") from None
+
+
+def release_info(lock: dict[str, Any], name: str, version: str) -> dict[str, Any] | None:
+    return lock.get("releases", {}).get(f"{name}=={version}")

@@ -1,0 +1,64 @@
+"""What every backend provides, so the engine never knows which one it drives.
+
+    backend.prepare(cell, log)  -> Env           the cell's pins installed (cached, keyed by content)
+    backend.session(env)        -> Session       a context manager around one cell's runs
+    session.launch(argv, log)   -> AppProcess    a running app (process group / container exec)
+
+The venv backend (`venv.py`) and the Docker backend (`docker/backend.py`) implement it; a third
+backend is one more module with these three calls.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ContextManager, Protocol
+
+from ..plan.cells import Cell
+from .interpreters import Interpreter
+from .process import AppProcess
+
+
+class EnvUnsupported(RuntimeError):
+    """The pins cannot be installed on this interpreter (no release for it): the cell is `unsupported`."""
+
+
+class EnvError(RuntimeError):
+    """Creating or filling the environment failed for another reason: the cell is `error`."""
+
+
+@dataclass(frozen=True)
+class Env:
+    """A ready environment for one cell's pins."""
+
+    key: str  # content hash of what went into it
+    path: str  # where the env lives (a directory on the host, or /env inside the image)
+    python: str  # the interpreter that runs the app, as the app's launcher sees it
+    installed: dict[str, str]  # distribution name (lower-case) -> version, read back from the env
+    created: bool  # False when reused from the cache
+    seconds: float
+    interpreter: Interpreter
+    image: str = ""  # the Docker image tag (docker backend only)
+
+
+class Session(Protocol):
+    """One cell's place to run apps: nothing for venv, a container for Docker."""
+
+    apps_dir: str  # where apps/ is seen by the app's interpreter
+
+    def launch(self, argv: list[str], log_path: str) -> AppProcess:
+        """Start an app (argv as seen inside the session), its output appended to log_path."""
+
+    def after_stop(self) -> None:
+        """Kill whatever the stopped app left behind."""
+
+
+class Backend(Protocol):
+    name: str
+
+    def interpreters(self) -> dict[str, Interpreter]:
+        """Python minor -> the interpreter cells of that Python run on."""
+
+    def prepare(self, cell: Cell, log: list[str]) -> Env:
+        """Install the cell's pins (or reuse them); raise EnvUnsupported or EnvError."""
+
+    def session(self, env: Env) -> ContextManager[Session]:
+        """Where one cell's attempts run; always cleaned up on exit."""

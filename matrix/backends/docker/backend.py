@@ -1,0 +1,73 @@
+"""The Docker backend: one cell image per install plan, one container per cell, the app `docker exec`-ed.
+
+apps/ is bind-mounted read-only at /apps (editing an app never rebuilds an image), the container
+shares the host network (the app reaches the mock server on 127.0.0.1), and the container is
+always removed when the cell's session ends.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+from ...paths import APPS_DIR
+from ...plan.cells import Cell
+from ..base import Env
+from ..interpreters import Interpreter, discover
+from ..process import AppProcess
+from .base_images import registry_available
+from .cell_images import prepare_image
+from .container import Container
+
+APPS_MOUNT = "/apps"
+CONTAINER_ENV = {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
+                 "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+
+
+def cell_container(env: Env, extra_mounts: list[tuple[str, str, str]] | None = None) -> Container:
+    """A Container for this cell image with apps/ bind-mounted read-only at /apps (not started yet)."""
+    return Container(env.image, mounts=[(APPS_DIR, APPS_MOUNT, "ro"), *(extra_mounts or [])],
+                     env=CONTAINER_ENV, workdir=APPS_MOUNT)
+
+
+class DockerSession:
+    """One started container; each app is a `docker exec` child, and whatever it leaves behind is
+    killed inside the container after every attempt."""
+
+    apps_dir = APPS_MOUNT
+
+    def __init__(self, box: Container):
+        self.box = box
+
+    def launch(self, argv: list[str], log_path: str) -> AppProcess:
+        return AppProcess(self.box.exec_argv(argv), log_path).start()
+
+    def after_stop(self) -> None:
+        self.box.kill_processes()
+
+
+class DockerBackend:
+    name = "docker"
+
+    def __init__(self) -> None:
+        self._interpreters: dict[str, Interpreter] | None = None
+
+    def interpreters(self) -> dict[str, Interpreter]:
+        """The machine's interpreters (copied into seeded images); where a registry answers, the official
+        python:X.Y-slim images stand in for the minors this machine lacks."""
+        if self._interpreters is None:
+            found = discover()
+            if registry_available():
+                from ...axes.spec import load_axes
+
+                for minor in load_axes().pythons:
+                    found.setdefault(minor, Interpreter(minor, minor, f"python:{minor}-slim"))
+            self._interpreters = found
+        return self._interpreters
+
+    def prepare(self, cell: Cell, log: list[str]) -> Env:
+        return prepare_image(self.interpreters()[cell.python], cell.pin_specs(), log, list(cell.requires))
+
+    @contextlib.contextmanager
+    def session(self, env: Env) -> Iterator[DockerSession]:
+        with cell_container(env) as box:
+            yield DockerSession(box)

@@ -1,0 +1,210 @@
+"""The Docker backend: containers always removed, host network, bind mounts, cached cell images.
+
+Tests that need an engine are skipped (with the reason) when `docker version` gets no answer
+from a server. The first run on a machine without a registry seeds scm-debian/scm-python
+(debootstrap, ~40 s); later runs reuse them.
+"""
+from __future__ import annotations
+
+import http.server
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from matrix.backends import interpreters
+from matrix.backends.base import EnvUnsupported
+from matrix.backends.docker import base_images, cell_images, container, engine
+from matrix.backends.docker.backend import cell_container
+from matrix.backends.install import InstallStep
+
+ENGINE = engine.engine_available()
+needs_engine = pytest.mark.skipif(
+    ENGINE is None, reason="no Docker engine answers `docker version` (start dockerd to run these tests)")
+
+
+def _exists(name: str) -> bool:
+    return engine._call(["inspect", "--format", "{{.Id}}", name], check=False, timeout=30).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def interp() -> interpreters.Interpreter:
+    found = interpreters.discover()
+    if not found:
+        pytest.skip("no Python interpreter found on this machine")
+    minor = "3.11" if "3.11" in found else max(found, key=lambda m: tuple(int(x) for x in m.split(".")))
+    return found[minor]
+
+
+@pytest.fixture(scope="module")
+def py_image(interp) -> str:
+    return base_images.ensure_python_image(interp)
+
+
+# -- pure parts (no engine) ------------------------------------------------------------------------
+
+def test_image_tag_is_a_content_hash():
+    tag = cell_images.image_tag("sha256:abc", ["sentry-sdk==2.75.0"], None)
+    assert tag.startswith("scm-cell:") and len(tag.split(":")[1]) == 16
+    assert tag == cell_images.image_tag("sha256:abc", ["sentry-sdk==2.75.0"], None)
+    assert tag != cell_images.image_tag("sha256:abd", ["sentry-sdk==2.75.0"], None)
+    assert tag != cell_images.image_tag("sha256:abc", ["sentry-sdk==2.74.0"], None)
+    assert tag != cell_images.image_tag("sha256:abc", ["sentry-sdk==2.75.0"], "2024-01-01")
+    steps = [InstallStep(("gevent==23.9.1", "greenlet"), "2023-09-14T00:00:00Z"),
+             InstallStep(("sentry-sdk==1.40.0",), "2024-02-01T00:00:00Z")]
+    with_steps = cell_images.image_tag("sha256:abc", [], steps=steps)
+    assert with_steps == cell_images.image_tag("sha256:abc", [], steps=list(steps))
+    assert with_steps != cell_images.image_tag("sha256:abc", [], steps=steps[::-1])
+
+
+def test_host_mirror_reads_deb822_and_one_line_sources(tmp_path):
+    (tmp_path / "debian.sources").write_text(
+        "Types: deb\n# comment\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\n"
+        "Components: main\n\nTypes: deb\nURIs: http://mirror.example/debian-security\n"
+        "Suites: bookworm-security\nComponents: main\n")
+    assert base_images.host_mirror("bookworm", (str(tmp_path),)) == "http://mirror.example/debian"
+    one = tmp_path / "sources.list"
+    one.write_text("# deb http://old/ bookworm main\n"
+                   "deb [arch=amd64] http://other.example/debian trixie main contrib\n")
+    assert base_images.host_mirror("trixie", (str(one),)) == "http://other.example/debian"
+
+
+def test_host_suite_reads_os_release(tmp_path):
+    path = tmp_path / "os-release"
+    path.write_text('NAME="Debian GNU/Linux"\nVERSION_CODENAME=bookworm\n')
+    assert base_images.host_suite(str(path)) == "bookworm"
+
+
+def test_engine_available_is_none_without_a_cli(monkeypatch):
+    monkeypatch.setenv("MATRIX_DOCKER", "/nonexistent/docker")
+    assert engine.engine_available(timeout=2) is None
+
+
+# -- containers ------------------------------------------------------------------------------------
+
+@needs_engine
+def test_container_runs_python_and_is_removed(py_image):
+    with container.Container(py_image) as box:
+        name = box.name
+        assert _exists(name)
+        proc = box.run(["python", "-c", "import sys; print(sys.version_info[0] * 14)"], timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.strip() == "42"
+    assert not _exists(name)
+    box.stop()  # idempotent
+
+
+@needs_engine
+@pytest.mark.parametrize("exc_type", [RuntimeError, KeyboardInterrupt])
+def test_container_removed_after_exception(py_image, exc_type):
+    with pytest.raises(exc_type):
+        with container.Container(py_image) as box:
+            name = box.name
+            raise exc_type("boom")
+    assert not _exists(name)
+
+
+@needs_engine
+def test_atexit_cleanup_removes_live_containers(py_image):
+    box = container.Container(py_image).start()
+    assert _exists(box.name)
+    container._cleanup_live()
+    assert not _exists(box.name)
+
+
+@needs_engine
+def test_remove_stale_clears_containers_of_dead_owners(py_image):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    name = f"scm-stale-test-{os.getpid()}"
+    engine._call(["run", "-d", "--rm", "--init", "--network", "host", "--name", name,
+                  "--label", f"{container.LABEL_OWNER}={container.OWNER}", "--label", f"{container.LABEL_PID}={dead.pid}",
+                  py_image, "sleep", "infinity"])
+    try:
+        assert name in container.remove_stale()
+        assert not _exists(name)
+    finally:
+        engine._call(["rm", "-f", name], check=False)
+
+
+@needs_engine
+def test_bind_mounted_app_dir_is_readable_and_read_only(py_image, tmp_path):
+    app = tmp_path / "apps" / "demo"
+    app.mkdir(parents=True)
+    (app / "app.py").write_text("print('hello from the app')\n")
+    with container.Container(py_image, mounts=[(str(tmp_path / "apps"), "/apps", "ro")], workdir="/apps") as box:
+        proc = box.run(["python", "/apps/demo/app.py"], timeout=60)
+        assert proc.stdout.strip() == "hello from the app", proc.stderr
+        assert box.run(["sh", "-c", "touch /apps/x"], timeout=30).returncode != 0
+
+
+@needs_engine
+def test_exec_popen_streams_and_kill_processes_keeps_the_container(py_image, tmp_path):
+    log_path = tmp_path / "app.log"
+    with container.Container(py_image) as box:
+        with open(log_path, "wb") as log:
+            proc = box.exec_popen(["python", "-u", "-c", "import time; print('up'); time.sleep(120)"],
+                                  stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while b"up" not in log_path.read_bytes() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert b"up" in log_path.read_bytes()
+        box.kill_processes()
+        assert proc.wait(timeout=15) != 0
+        assert box.alive()
+        assert box.run(["true"], timeout=30).returncode == 0
+
+
+@needs_engine
+def test_host_network_reaches_a_server_on_loopback(py_image):
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b"pong from the test process"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/ping"
+        code = ("import sys\ntry:\n from urllib.request import urlopen\nexcept ImportError:\n"
+                " from urllib2 import urlopen\nsys.stdout.write(urlopen(sys.argv[1], timeout=10).read().decode())\n")
+        with container.Container(py_image) as box:
+            proc = box.run(["python", "-c", code, url], timeout=60)
+        assert proc.stdout == "pong from the test process", proc.stderr
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# -- cell images -----------------------------------------------------------------------------------
+
+@needs_engine
+def test_prepare_image_second_time_is_a_cache_hit(interp, py_image):
+    pins = ["sentry-sdk==2.75.0"]
+    first = cell_images.prepare_image(interp, pins)
+    second = cell_images.prepare_image(interp, pins)
+    assert second.created is False
+    assert second.image == first.image and second.image.startswith("scm-cell:")
+    assert second.installed["sentry-sdk"] == "2.75.0"
+    assert second.python == "/env/bin/python"
+    with cell_container(second) as box:
+        code = "import sentry_sdk, os; print(sentry_sdk.VERSION, os.path.isdir('/apps'))"
+        proc = box.run([second.python, "-c", code], timeout=60)
+        assert proc.stdout.split() == ["2.75.0", "True"], proc.stderr
+
+
+@needs_engine
+def test_prepare_image_unsupported_pin(interp, py_image):
+    # An explicit date skips the release lookup, so the installer inside the build is what says no.
+    with pytest.raises(EnvUnsupported):
+        cell_images.prepare_image(interp, ["sentry-sdk==0.0.0.404"], exclude_newer="2030-01-01T00:00:00Z")

@@ -1,0 +1,122 @@
+"""Command line of the harness (the nox sessions call this); the only place that prints.
+
+    python -m matrix run [--only k=v] [--exclude k=v] [-j N] [--repeat K] [--units N]
+    python -m matrix cell <cell-id> [<cell-id> ...] [--repeat K]
+    python -m matrix plan [--only k=v] [--exclude k=v]
+    python -m matrix report [--results DIR] [--diff OLD.json]
+    python -m matrix merge a.json b.json ...
+    python -m matrix update-axes | seed
+
+Bad input (unknown app, malformed cell id, a filter value no cell has, a Python that is not
+installed) gets one line naming the value and what is allowed, and exit code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ..axes.lock import LockError
+from ..axes.policies import PolicyError
+from ..axes.releases import ReleaseError
+from ..axes.spec import AxesError
+from ..judge.claims import ClaimsError
+from ..paths import REPO
+from ..plan.filters import parse_shard
+from ..run.cell import RunOptions
+from .common import UsageError
+from .results import cmd_merge, cmd_report, cmd_seed, cmd_update_axes
+from .running import cmd_cell, cmd_plan, cmd_run
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line (what was wrong and what is allowed), exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"error: {self.prog}: {message}\n")
+
+
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        return parse_shard(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="python -m matrix", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    def common(p: argparse.ArgumentParser, filters: bool = True) -> None:
+        p.add_argument("--results", default=None,
+                       help="results directory (default: results/, or results/full/ with --full)")
+        if filters:
+            p.add_argument("--full", action="store_true",
+                           help="the whole lock (nightly size) instead of the default slice")
+            p.add_argument("--only", action="append", default=[], metavar="KEY=V[,V]",
+                           help="keep cells matching (app, variant, python, verdict, or a package name)")
+            p.add_argument("--exclude", action="append", default=[], metavar="KEY=V[,V]", help="drop matching cells")
+            p.add_argument("--shard", type=_shard, default=None, metavar="K/N",
+                           help="only shard K of N (stable assignment by cell id), e.g. for CI jobs")
+
+    def backend(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--backend", choices=("auto", "docker", "venv"), default="auto",
+                       help="where cells run: docker when an engine answers (auto), or local virtualenvs")
+
+    def running(p: argparse.ArgumentParser) -> None:
+        backend(p)
+        p.add_argument("--repeat", type=int, default=1, help="run each cell K times; disagreement gives `flaky`")
+        p.add_argument("--units", type=int, default=4, help="concurrency units forced to overlap (default 4)")
+        p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 2, help="cells in parallel")
+        p.add_argument("--cell-timeout", type=float, default=RunOptions.cell_timeout,
+                       help="seconds one run of a cell may take before its app is killed (verdict timeout)")
+
+    p = sub.add_parser("plan", help="list the planned cells")
+    common(p)
+    backend(p)
+    p.set_defaults(func=cmd_plan)
+    p = sub.add_parser("run", help="run the matrix and write results/")
+    common(p)
+    running(p)
+    p.add_argument("--command-label", default=None, help="command recorded in matrix.json")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run: cells already in results/matrix.partial.jsonl are kept")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("cell", help="rerun cells by id, streaming their logs")
+    p.add_argument("cell_ids", nargs="+", metavar="CELL_ID")
+    running(p)
+    p.add_argument("--json", default=None, help="also write the cells' entries to this file")
+    p.set_defaults(func=cmd_cell)
+    p = sub.add_parser("update-axes", help="resolve the axes policies against PyPI into matrix/axes/axes.lock.json")
+    p.add_argument("--offline", action="store_true", help="use the cached PyPI data under .matrix/pypi")
+    p.set_defaults(func=cmd_update_axes)
+    p = sub.add_parser("merge", help="merge shards' matrix.json into one results set")
+    p.add_argument("shards", nargs="+", metavar="MATRIX_JSON")
+    p.add_argument("--results", default=os.path.join(REPO, "results"), help="where to write the merged results")
+    p.add_argument("--command-label", default=None)
+    p.set_defaults(func=cmd_merge)
+    p = sub.add_parser("report", help="re-render results/ from results/matrix.json")
+    common(p, filters=False)
+    p.add_argument("--diff", metavar="OLD_MATRIX_JSON", default=None,
+                   help="list verdict changes, new and vanished cells against an older matrix.json (writes nothing)")
+    p.add_argument("--fail-on-change", action="store_true", help="with --diff: exit 1 when a verdict changed")
+    p.set_defaults(func=cmd_report)
+    p = sub.add_parser("seed", help="build the Docker base images offline (Debian rootfs + local interpreters)")
+    p.add_argument("pythons", nargs="*", help="minor versions (default: every interpreter found)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every docker command")
+    p.set_defaults(func=cmd_seed)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "results", "") is None:
+        args.results = os.path.join(REPO, "results", "full" if getattr(args, "full", False) else "")
+    try:
+        return args.func(args)
+    except (UsageError, AxesError, LockError, PolicyError, ReleaseError, ClaimsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

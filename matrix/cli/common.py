@@ -1,0 +1,86 @@
+"""What every command shares: the one-line usage error, planning with filters, run options."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from ..axes.lock import load_lock
+from ..axes.spec import load_axes
+from ..backends import BackendUnavailable, resolve
+from ..engine import EngineOptions
+from ..paths import REPO
+from ..plan.cells import Cell
+from ..plan.filters import FilterError, parse_filter, select, shard_of
+from ..plan.planner import plan_cells
+from ..report.files import load_results
+from ..run.cell import RunOptions
+
+
+class UsageError(Exception):
+    """One line for the user; exit 2."""
+
+
+def results_path(args: argparse.Namespace) -> str:
+    return os.path.join(args.results, "matrix.json")
+
+
+def previous_verdicts(path: str) -> dict[str, str]:
+    try:
+        return {c["id"]: c["verdict"] for c in load_results(path)["cells"]}
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+def resolve_backend(requested: str) -> tuple[str, str | None]:
+    try:
+        return resolve(requested)
+    except BackendUnavailable as exc:
+        raise UsageError(str(exc)) from None
+
+
+def planned(args: argparse.Namespace, backend: str) -> list[Cell]:
+    """The cells of this size on this backend, filtered (--only/--exclude) and sharded."""
+    from .. import backends
+
+    available = backends.get(backend).interpreters()
+    cells = plan_cells(load_axes(), load_lock(), set(available), size="full" if args.full else "default",
+                       backend=backend)
+    try:
+        only = [parse_filter(expr, cells) for expr in args.only]
+        exclude = [parse_filter(expr, cells) for expr in args.exclude]
+    except FilterError as exc:
+        raise UsageError(str(exc)) from None
+    chosen = select(cells, only, exclude, previous_verdicts(results_path(args)))
+    if getattr(args, "shard", None):
+        chosen = shard_of(chosen, *args.shard)
+    return chosen
+
+
+def engine_options(args: argparse.Namespace, **overrides) -> EngineOptions:
+    if args.repeat < 1:
+        raise UsageError(f"--repeat {args.repeat}: must be 1 or more")
+    if args.units < 2:
+        raise UsageError(f"--units {args.units}: must be 2 or more (one unit cannot leak into another)")
+    if args.jobs < 1:
+        raise UsageError(f"-j {args.jobs}: must be 1 or more")
+    if args.cell_timeout <= 0:
+        raise UsageError(f"--cell-timeout {args.cell_timeout}: must be a positive number of seconds")
+    values = dict(run=RunOptions(units=args.units, cell_timeout=args.cell_timeout), repeat=args.repeat,
+                  jobs=args.jobs, results_dir=getattr(args, "results", os.path.join(REPO, "results")))
+    values.update(overrides)
+    return EngineOptions(**values)
+
+
+def committed_results(path: str) -> dict | None:
+    """A results file as committed (git HEAD), to diff a fresh run against."""
+    import subprocess
+
+    rel = os.path.relpath(path, REPO)
+    proc = subprocess.run(["git", "show", f"HEAD:{rel}"], cwd=REPO, capture_output=True, text=True)
+    if proc.returncode != 0:
+        return None
+    try:
+        return json.loads(proc.stdout)
+    except ValueError:
+        return None

@@ -1,0 +1,126 @@
+"""The checks of one run, each {ok, evidence}: scope_leak, control, span_nesting, delivery, memory. Pure.
+
+- scope_leak: an event or transaction of unit i carries a value only unit j wrote.
+- span_nesting: a unit's transaction holds another unit's span, or a parallel child span has a
+  sibling child as an ancestor ("nested when they should be parallel").
+- delivery: every unit's message and transaction arrived, with the unit's own scope data and
+  every span the unit says it opened.
+- control: the positive control (all units writing one shared scope) must be seen leaking.
+- memory: RSS growth per load request stays under the threshold.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .events import _UNIT_SPAN, MAX_EVIDENCE, Observed, foreign_values, missing_own_values, traced_units
+
+
+@dataclass
+class Check:
+    ok: bool
+    evidence: list[str] = field(default_factory=list)
+    measured: dict[str, Any] | None = None  # numbers behind the check (memory), if any
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"ok": self.ok, "evidence": self.evidence}
+        if self.measured is not None:
+            out["measured"] = self.measured
+        return out
+
+
+def _cap(lines: list[str]) -> list[str]:
+    if len(lines) <= MAX_EVIDENCE:
+        return lines
+    return lines[:MAX_EVIDENCE] + [f"... and {len(lines) - MAX_EVIDENCE} more"]
+
+
+def check_scope_leak(obs: Observed) -> Check:
+    lines: list[str] = []
+    for unit, payload in sorted(obs.messages.items()):
+        lines += foreign_values(f"event unit-{unit}", unit, payload)
+    for unit, payload in sorted(obs.transactions.items()):
+        lines += foreign_values(f"transaction unit-{unit}", unit, payload, with_breadcrumbs=False)
+    return Check(not lines, _cap(lines))
+
+
+def check_control(obs: Observed, units: int) -> Check:
+    """The control must leak: at least one control event carries another unit's value."""
+    lines: list[str] = []
+    for unit, payload in sorted(obs.controls.items()):
+        lines += foreign_values(f"control event unit-{unit}", unit, payload)
+    missing = [u for u in range(1, units + 1) if u not in obs.controls]
+    if missing:
+        lines.append("control events missing for units " + ", ".join(map(str, missing)))
+    leaked = any("carried" in line for line in lines)
+    return Check(leaked, _cap(lines) if lines else ["no control event carried another unit's value"])
+
+
+def check_span_nesting(obs: Observed) -> Check:
+    lines: list[str] = []
+    for unit, txn in sorted(obs.transactions.items()):
+        spans = [s for s in txn.get("spans") or [] if isinstance(s, dict)]
+        by_id = {s.get("span_id"): s for s in spans}
+        own: dict[str, str] = {}
+        for span in spans:
+            desc = str(span.get("description") or span.get("name") or "")
+            m = _UNIT_SPAN.match(desc)
+            if not m:
+                continue
+            if int(m.group(1)) != unit:
+                lines.append(f"transaction unit-{unit} contains span {desc}")
+            else:
+                own[span.get("span_id")] = desc
+        for span_id, desc in own.items():
+            parent = by_id.get(span_id, {}).get("parent_span_id")
+            seen = set()
+            while parent and parent not in seen:
+                seen.add(parent)
+                if parent in own:
+                    lines.append(f"span {desc} is nested under its sibling {own[parent]}")
+                    break
+                parent = by_id.get(parent, {}).get("parent_span_id")
+    return Check(not lines, _cap(sorted(set(lines), key=lines.index)))
+
+
+def check_delivery(obs: Observed, responses: list[dict], units: int) -> Check:
+    lines: list[str] = list(obs.duplicates)
+    traced = traced_units(responses, units)
+    for unit in range(1, units + 1):
+        if unit not in obs.messages:
+            lines.append(f"event unit-{unit} never arrived")
+        else:
+            lines += missing_own_values(f"event unit-{unit}", unit, obs.messages[unit])
+        if unit in traced and unit not in obs.transactions:
+            lines.append(f"transaction unit-{unit} never arrived")
+    for resp in responses:
+        unit = resp.get("unit")
+        txn = obs.transactions.get(unit) if isinstance(unit, int) else None
+        if txn is None:
+            continue
+        present = {str(s.get("description") or s.get("name") or "") for s in txn.get("spans") or []}
+        for desc in resp.get("spans") or []:
+            if desc not in present:
+                lines.append(f"span {desc} never arrived in transaction unit-{unit}")
+    return Check(not lines, _cap(lines))
+
+
+def check_memory(memory: dict[str, Any]) -> Check:
+    """RSS growth per load request in two windows after the warm-up; fails only when both windows
+    grow faster than the threshold (a leak keeps growing, warm-up growth flattens)."""
+    if memory.get("error"):
+        return Check(False, [f"memory probe failed: {memory['error']}"])
+    rss = memory["rss_kib"]
+    window = memory["requests"] // 2
+    slopes = [(rss[i + 1] - rss[i]) / window for i in range(2)]
+    limit = memory["threshold_kib_per_request"]
+    line = (f"RSS {rss[0]} -> {rss[1]} -> {rss[2]} KiB over 2 x {window} requests after {memory['warmup']} "
+            f"warm-up: {slopes[0]:.2f} then {slopes[1]:.2f} KiB/request (threshold {limit:g}, both windows above it "
+            "means a leak)")
+    lines = [line]
+    if memory.get("failed_requests"):
+        lines.append(f"{memory['failed_requests']} load requests failed, first: {memory.get('first_failure', '?')}")
+    leaking = all(slope > limit for slope in slopes)
+    return Check(not leaking and not memory.get("failed_requests"), lines,
+                 {"kib_per_request": [round(x, 3) for x in slopes], "threshold_kib_per_request": limit,
+                  "requests": memory["requests"], "warmup": memory["warmup"]})

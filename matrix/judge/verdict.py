@@ -1,0 +1,130 @@
+"""Judge a RunRecord: pure functions from what was observed to a verdict with evidence.
+
+Checks (each {ok, evidence}):
+- scope_leak: an event or transaction of unit i carries a value only unit j wrote.
+- span_nesting: a unit's transaction holds another unit's span, or a parallel child span has a
+  sibling child as an ancestor ("nested when they should be parallel").
+- delivery: every unit's message and transaction arrived, with the unit's own scope data and
+  every span the unit says it opened.
+- control: the positive control (all units writing one shared scope) must be seen leaking;
+  if it is not, the probe is blind and the cell is `error`, so `isolated` always means something.
+Verdict precedence: error/timeout, then leak, nested, lost, else isolated.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from ..run.record import RunRecord
+from .checks import (Check, check_control, check_delivery, check_memory, check_scope_leak,
+                     check_span_nesting)
+from .events import sort_items
+
+VERDICTS = ("isolated", "leak", "nested", "lost", "error", "timeout", "unsupported", "flaky")
+
+
+@dataclass
+class Judgement:
+    verdict: str
+    reason: str
+    checks: dict[str, Check]
+    context_backend: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"verdict": self.verdict, "reason": self.reason, "context_backend": self.context_backend,
+                "checks": {k: v.to_json() for k, v in self.checks.items()}}
+
+
+def _failed_requests(record: RunRecord) -> list[str]:
+    lines = []
+    for name, answers in record.responses.items():
+        for resp in answers:
+            if resp.get("error"):
+                lines.append(f"unit {resp.get('unit')} ({name} round): {resp['error']}")
+    return lines
+
+
+def _barrier_timeouts(record: RunRecord) -> list[str]:
+    return [f"unit {r.get('unit')} ({name} round)" for name, answers in record.responses.items()
+            for r in answers if r.get("barrier") == "timeout"]
+
+
+_HINT_WORDS = ("BLOCKED", "Error", "error", "Traceback", "deadlock", "Exception")
+
+
+def _app_log_hint(tail: list[str]) -> str:
+    """The most telling recent line of the app's own log (not the engine's notes), shortened."""
+    lines = [line.strip() for line in tail if line.strip() and not line.startswith("[matrix")]
+    telling = [line for line in lines if any(word in line for word in _HINT_WORDS)]
+    pick = (telling or lines or [""])[-1]
+    return pick[:200]
+
+
+def _first(check: Check) -> str:
+    return check.evidence[0] if check.evidence else ""
+
+
+def judge(record: RunRecord) -> Judgement:
+    """One run -> verdict, reason (one line) and checks with evidence."""
+    facts = record.facts or {}
+    backend = str(facts.get("context_backend") or "unknown")
+    normal = record.responses.get("normal", [])
+    obs = sort_items(record.items, normal)
+    checks = {
+        "scope_leak": check_scope_leak(obs),
+        "delivery": check_delivery(obs, normal, record.units),
+    }
+    if any(r.get("spans") for r in normal):
+        checks["span_nesting"] = check_span_nesting(obs)
+    checks["control"] = check_control(obs, record.units)
+    if record.memory is not None:
+        checks["memory"] = check_memory(record.memory)
+
+    def result(verdict: str, reason: str) -> Judgement:
+        return Judgement(verdict, reason, checks, backend)
+
+    if not record.started:
+        verdict = "timeout" if record.timed_out else "error"
+        return result(verdict, record.start_error or "the app did not start")
+    if record.timed_out:
+        return result("timeout", f"the cell ran out of time ({record.timed_out}); see the log")
+    if record.exit_signal and not record.killed:
+        return result("error", f"the app died with signal {record.exit_signal}")
+    failed = _failed_requests(record)
+    if failed:
+        hint = _app_log_hint(record.log_tail)
+        return result("error", failed[0] + (f" (+{len(failed) - 1} more)" if len(failed) > 1 else "")
+                      + (f"; app log: {hint}" if hint else ""))
+    stuck = _barrier_timeouts(record)
+    if stuck:
+        return result("timeout", "overlap not forced: " + ", ".join(stuck) + " timed out at the barrier")
+    if not checks["control"].ok:
+        return result("error", "probe blind: the control round (one shared scope) showed no leak; "
+                               + _first(checks["control"]))
+    if not checks["scope_leak"].ok:
+        return result("leak", _first(checks["scope_leak"]))
+    if "span_nesting" in checks and not checks["span_nesting"].ok:
+        return result("nested", _first(checks["span_nesting"]))
+    if not checks["delivery"].ok:
+        return result("lost", "no leak, but " + _first(checks["delivery"]))
+    return result("isolated", "")
+
+
+def combine(judgements: list[Judgement]) -> tuple[Judgement, int]:
+    """Repeats of one cell -> one judgement. Disagreeing repeats give `flaky` with the counts."""
+    counts = Counter(j.verdict for j in judgements)
+    first = judgements[0]
+    if len(counts) == 1:
+        return first, len(judgements)
+    summary = ", ".join(f"{v}x{n}" for v, n in counts.most_common())
+    # Keep the evidence of the first repeat that disagreed with the first one.
+    odd = next(j for j in judgements if j.verdict != first.verdict)
+    return Judgement("flaky", f"repeats disagree: {summary}; e.g. {odd.verdict}: {odd.reason}",
+                     odd.checks, first.context_backend), len(judgements)
+
+
+def not_judged(verdict: str, reason: str) -> Judgement:
+    """The judgement of a cell that never reached its app (unsupported, environment failure, harness error)."""
+    checks = {"scope_leak": Check(False, [f"not judged: {reason}"]), "delivery": Check(False, [f"not judged: {reason}"])}
+    return Judgement(verdict, reason, checks, "unknown")

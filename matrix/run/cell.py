@@ -1,0 +1,154 @@
+"""Run one cell once: start its app in a backend session, drive the rounds, flush, collect.
+
+Side effects live here (the app's process, HTTP, the log file); nothing is decided here. The
+result is a RunRecord for the judge. Every wait is bounded, and the app's whole process group is
+killed on the way out whatever happened.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from ..backends.base import Session
+from ..backends.process import AppProcess
+from ..plan.cells import Cell
+from ..sentry.server import MockSentryServer
+from .client import free_port, http
+from .record import RunRecord
+from .rounds import ROUNDS, drive_round, probe_memory
+
+# What the engine hands in to know when everything a run should deliver has arrived (the judge's
+# own sorting of items, so that the run stage never imports the judge).
+DeliveryPredicate = Callable[[int, list[dict]], Callable[[list[dict]], bool]]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    units: int = 4
+    children: int = 3
+    barrier_timeout: float = 10.0
+    start_timeout: float = 60.0
+    delivery_timeout: float = 15.0
+    cell_timeout: float = 180.0
+
+
+def app_argv(python: str, cell: Cell, dsn: str, port: int, opts: RunOptions, apps_dir: str) -> list[str]:
+    argv = [
+        python, "-u", os.path.join(apps_dir, cell.app, "app.py"),
+        "--dsn", dsn, "--port", str(port), "--units", str(opts.units), "--variant", cell.variant,
+        "--children", str(opts.children), "--barrier-timeout", str(opts.barrier_timeout),
+    ]
+    return argv + (["--route", cell.route] if cell.route else [])
+
+
+def wait_ready(app: AppProcess, url: str, timeout: float) -> dict | None:
+    """Poll /facts until it answers 200 (-> facts), the process dies, or time runs out (-> None)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and app.alive():
+        try:
+            status, body = http("GET", url + "/facts", timeout=2)
+            if status == 200 and isinstance(body, dict):
+                return body
+        except OSError:
+            pass
+        time.sleep(0.05)
+    return None
+
+
+def stop_app(app: AppProcess, url: str, grace: float = 5.0) -> None:
+    """Ask politely (/shutdown), then SIGTERM, then SIGKILL the whole group; always reaped."""
+    if app.alive():
+        try:
+            http("POST", url + "/shutdown", timeout=2)
+        except OSError:
+            pass
+        app.reap(grace)
+    else:
+        app.reap(0)
+
+
+def _tail(path: str, lines: int = 15) -> list[str]:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 16384))
+            return fh.read().decode("utf-8", "replace").splitlines()[-lines:]
+    except OSError:
+        return []
+
+
+def _note(log_path: str, text: str) -> None:
+    with open(log_path, "a") as fh:
+        fh.write(f"[matrix {time.strftime('%H:%M:%S')}] {text}\n")
+
+
+def run_cell_once(cell: Cell, python: str, server: MockSentryServer, log_path: str, opts: RunOptions,
+                  session: Session, delivered: DeliveryPredicate, attempt: int = 1, log_rel: str = "") -> RunRecord:
+    """Start the app for this cell in `session`, run both rounds, flush, and record everything observed.
+    `delivered(units, normal answers)` says when every expected item has arrived."""
+    record = RunRecord(cell_id=cell.id, units=opts.units, attempt=attempt, log=log_rel or log_path)
+    project = server.new_project()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    argv = app_argv(python, cell, server.dsn(project), port, opts, session.apps_dir)
+    _note(log_path, f"attempt {attempt}: {' '.join(argv)}")
+    t0 = time.monotonic()
+    app = session.launch(argv, log_path)
+    watchdog = threading.Timer(opts.cell_timeout, lambda: (setattr(record, "timed_out", "cell"), app.kill()))
+    watchdog.daemon = True
+    try:
+        watchdog.start()
+        record.facts = wait_ready(app, base, opts.start_timeout)
+        record.timings["start_s"] = round(time.monotonic() - t0, 3)
+        if record.facts is None:
+            if app.alive():
+                record.timed_out = record.timed_out or "start"
+                record.start_error = f"the app did not answer /facts within {opts.start_timeout:g}s"
+            else:
+                tail = [line for line in _tail(log_path) if line.strip() and not line.startswith("[matrix")]
+                record.start_error = f"the app exited before answering (exit {app.returncode}): " + (
+                    tail[-1].strip() if tail else "no output")
+            return record
+        record.started = True
+        # A unit may wait at two bounded barriers (units, then its children): beyond that it hangs.
+        request_timeout = opts.barrier_timeout * 2 + 10
+        for name in ROUNDS:
+            t = time.monotonic()
+            record.responses[name] = drive_round(base, name, opts.units, request_timeout, cell.route)
+            record.timings[f"{name}_s"] = round(time.monotonic() - t, 3)
+            if all(str(a.get("error", "")).startswith("no answer") for a in record.responses[name]):
+                _note(log_path, f"no unit of the {name} round answered: the app hangs; skipping the rest")
+                return record
+        if cell.memory is not None:
+            t = time.monotonic()
+            record.memory = probe_memory(cell, base, opts.units, request_timeout)
+            record.timings["memory_s"] = round(time.monotonic() - t, 3)
+        t = time.monotonic()
+        try:
+            http("POST", base + "/flush", timeout=15)
+        except OSError as exc:
+            _note(log_path, f"flush failed: {exc}")
+        record.items = server.wait_for_items(project, delivered(opts.units, record.responses.get("normal", [])),
+                                             opts.delivery_timeout)
+        record.timings["delivery_s"] = round(time.monotonic() - t, 3)
+        return record
+    finally:
+        watchdog.cancel()
+        t = time.monotonic()
+        stop_app(app, base)
+        session.after_stop()
+        record.timings["stop_s"] = round(time.monotonic() - t, 3)
+        record.timings["total_s"] = round(time.monotonic() - t0, 3)
+        if app.returncode is not None:
+            code = app.returncode
+            record.exit_code, record.exit_signal = (None, -code) if code < 0 else (code, None)
+        record.killed = app.killed
+        if not record.items:
+            record.items = server.items(project)
+        server.reset(project)
+        record.log_tail = _tail(log_path)
+        _note(log_path, f"attempt {attempt} done: exit={record.exit_code} signal={record.exit_signal} "
+                        f"killed={record.killed} items={len(record.items)} timings={record.timings}")
