@@ -71,6 +71,12 @@ class AsyncioModel(object):
         return await asyncio.gather(*[run() for run in runners])
 
 
+async def run_child(model, gen):
+    """One child, a Task of its own under gather (AsyncioIntegration names
+    the task's span after this coroutine: description `run_child`)."""
+    await drive(model, gen)
+
+
 async def drive(model, gen):
     """Run an operation generator to its end in the calling task."""
     value, error = None, None
@@ -84,7 +90,7 @@ async def drive(model, gen):
             if isinstance(op, unit.Wait):
                 value = await op.barrier.wait(op.timeout)
             elif isinstance(op, unit.Children):
-                await model.run_children(unit.runners(model, op, drive))
+                await model.run_children(unit.runners(model, op, run_child))
                 value = op.states
             else:
                 raise TypeError("unknown operation %r" % (op,))
