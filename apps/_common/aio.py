@@ -39,7 +39,7 @@ class AsyncBarrier(object):
     withdraws from its generation. The Event is created lazily, inside a
     coroutine, so it binds to the running loop on 3.6-3.9."""
 
-    def __init__(self, parties):
+    def __init__(self, parties, name=None):
         self.parties = parties
         self._count = 0
         self._event = None

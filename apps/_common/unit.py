@@ -12,8 +12,10 @@ A driver runs such a generator inside the caller's own thread, greenlet or
 task (so the SDK sees the model's own context) and performs each operation
 through the app's MODEL (duck-typed):
 
-    model.barrier(parties)      -> object whose wait(timeout) gives (state, seconds),
-                                   or an awaitable / a Deferred of it
+    model.barrier(parties, name) -> object whose wait(timeout) gives (state, seconds),
+                                   or an awaitable / a Deferred of it; `name` is a
+                                   stable key ("normal", "control", "unit-3.children")
+                                   for a barrier that lives outside the process
     model.run_children(runners) -> runs every runner() (each drives one child to
                                    its end) the model's way; raises (or returns an
                                    awaitable / Deferred that fails) if one failed
@@ -163,8 +165,8 @@ class Units(object):
         self.n_children = children
         self.barrier_timeout = barrier_timeout
         self.variant = variant
-        self.normal_barrier = model.barrier(units)
-        self.control_barrier = model.barrier(units)
+        self.normal_barrier = model.barrier(units, "normal")
+        self.control_barrier = model.barrier(units, "control")
 
     @classmethod
     def from_args(cls, model, args):
@@ -183,7 +185,7 @@ class Units(object):
         """The Children operation of unit `name` (made in the unit's context)."""
         count = self.n_children
         overlap = getattr(self.model, "children_overlap", True)
-        siblings = self.model.barrier(count) if overlap else None
+        siblings = self.model.barrier(count, name + ".children") if overlap else None
         states = [None] * count
         gens = [child(self, name, k, siblings, result, states) for k in range(1, count + 1)]
         names = ["%s.child-%d" % (name, k) for k in range(1, count + 1)]
@@ -232,7 +234,7 @@ class ConditionBarrier(object):
     wait(timeout) -> ("ok"|"timeout", seconds waited). A party that times
     out withdraws from the current generation."""
 
-    def __init__(self, parties):
+    def __init__(self, parties, name=None):
         self.parties = parties
         self._cond = threading.Condition()
         self._count = 0

@@ -64,9 +64,7 @@ def check_supported(app_id, variant, needs=None):
     for name in names:
         try:
             _lookup(name)
-        except Exception as exc:
-            cli.die(
-                app_id,
-                "variant %s needs sentry_sdk.%s, which sentry-sdk %s does not have (%s)"
-                % (variant, name, sdk_version(), one_line(exc)),
-            )
+        except Exception as exc:  # a submodule's import error says why: keep it
+            why = " (%s)" % one_line(exc) if "." in name else ""
+            cli.die(app_id, "variant %s needs sentry_sdk.%s, which sentry-sdk %s does not have%s"
+                    % (variant, name, sdk_version(), why))

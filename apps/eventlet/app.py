@@ -110,7 +110,7 @@ class GreenBarrier(object):
     the wait). wait(timeout) -> ("ok"|"timeout", seconds waited). A party that
     times out withdraws from its generation."""
 
-    def __init__(self, parties):
+    def __init__(self, parties, name=None):
         self.parties = parties
         self._count = 0
         self._event = eventlet.event.Event()

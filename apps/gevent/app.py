@@ -74,7 +74,7 @@ class GeventBarrier(object):
     counter. wait(timeout) -> ("ok"|"timeout", seconds waited). A party that
     times out withdraws from its generation."""
 
-    def __init__(self, parties):
+    def __init__(self, parties, name=None):
         self.parties = parties
         self._count = 0
         self._event = Event()

@@ -67,7 +67,7 @@ class DeferredBarrier(object):
     party that times out (reactor.callLater(timeout)) withdraws from its
     generation."""
 
-    def __init__(self, parties):
+    def __init__(self, parties, name=None):
         self.parties = parties
         self._waiters = []  # [deferred, start, delayed call]
 
