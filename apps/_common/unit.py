@@ -5,7 +5,7 @@ generator functions. Where the concurrency model must act they yield an
 operation and get its outcome back:
 
     state, waited = yield Wait(barrier, timeout)   # -> ("ok"|"timeout", seconds)
-    states = yield Children(gens, states)          # -> the children's sibling-barrier
+    states = yield Children(gens, names, states)   # -> the children's sibling-barrier
                                                    #    states, or the failure is raised
 
 A driver runs such a generator inside the caller's own thread, greenlet or
@@ -20,6 +20,7 @@ through the app's MODEL (duck-typed):
                                    its end) the model's way; raises (or returns an
                                    awaitable / Deferred that fails) if one failed
     model.children_overlap      -> False: no sibling barrier (children run inline)
+    model.child_binding()       -> (optional, Deferred flavour) what a child re-enters
 
 Drivers: run_blocking (here: threads, greenlets, Django views), aio.drive
 (coroutines, Python 3 only), deferred.drive (Twisted). Python 2.7
@@ -74,6 +75,8 @@ class Runner(object):
 
 
 def runners(model, op, drive):
+    """The Runner of each child of a Children op; `drive(model, gen)` is the
+    flavour's way to run a generator to its end."""
     return [Runner(name, drive, model, gen) for name, gen in zip(op.names, op.gens)]
 
 
