@@ -2,6 +2,7 @@
 
     app.py --dsn DSN --port PORT --units N --variant VARIANT
            [--children C] [--barrier-timeout SECONDS] [--max-seconds S]
+           [--route ROUTE]      (only for an app that passes its routes)
 
 Any problem (missing/unknown argument, unknown variant, bad number) prints
 ONE line on stderr and exits with code 2, as the engine expects.
@@ -29,7 +30,33 @@ class _OneLineParser(argparse.ArgumentParser):
         die(self.prog, message)
 
 
-def parse_args(app_id, variants, argv=None):
+def die_bind(app_id, port, exc):
+    """The contract's exit 1: the port can't be bound."""
+    text = " ".join(("%s: %s" % (type(exc).__name__, exc)).split())
+    die(app_id, "cannot bind 127.0.0.1:%d: %s" % (port, text), code=1)
+
+
+def check_port(app_id, port, die_with=None):
+    """For servers that report a failed listen only in their log: bind
+    127.0.0.1:PORT as they will (SO_REUSEADDR), release it, and return the
+    port (port 0 picks a free one now). Cannot bind: one line, exit 1."""
+    import socket  # here: gevent/eventlet apps import this module before patching
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        return sock.getsockname()[1]
+    except Exception as exc:
+        text = " ".join(("%s: %s" % (type(exc).__name__, exc)).split())
+        (die_with or die)(app_id, "cannot bind 127.0.0.1:%d: %s" % (port, text), code=1)
+    finally:
+        sock.close()
+
+
+def parse_args(app_id, variants, argv=None, routes=None):
+    """The contract's arguments. With `routes` (the first is the default),
+    --route ROUTE is accepted too and checked against them."""
     parser = _OneLineParser(prog=app_id, add_help=False)
     parser.add_argument("--dsn", required=True)
     parser.add_argument("--port", required=True, type=int)
@@ -45,7 +72,11 @@ def parse_args(app_id, variants, argv=None):
     # Not part of the engine contract: an optional hard cap on the process
     # lifetime (0 = none), handy when running an app by hand.
     parser.add_argument("--max-seconds", dest="max_seconds", type=float, default=0.0)
+    if routes:
+        parser.add_argument("--route", default=routes[0])
     args = parser.parse_args(argv)
+    if routes and args.route not in routes:
+        die(app_id, "unknown route %r (this app supports: %s)" % (args.route, ", ".join(routes)))
 
     if args.variant not in variants:
         die(

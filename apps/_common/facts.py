@@ -189,6 +189,34 @@ def patched():
     return result
 
 
+def _is_sentry_code(func):
+    code = getattr(getattr(func, "__func__", func), "__code__", None)
+    return bool(code is not None and "sentry_sdk" in code.co_filename)
+
+
+def sdk_patched(paths):
+    """{"pkg.module.Class.method": True if the SDK replaced it} for each of
+    the dotted `paths` that imports (read from the live code objects): which
+    entry points of a framework the SDK's integrations wrapped."""
+    import warnings
+
+    found = {}
+    for path in paths:
+        parts = path.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # e.g. channels.http's deprecation
+                    obj = importlib.import_module(".".join(parts[:cut]))
+                for name in parts[cut:]:
+                    obj = getattr(obj, name)
+            except (ImportError, AttributeError):
+                continue
+            found[path] = _is_sentry_code(obj)
+            break
+    return found
+
+
 def facts(app_id, variant, units):
     backend, detail = context_backend()
     packages = _packages()

@@ -2,6 +2,7 @@
 
 Routes (see apps/README.md):
   GET  /facts
+  GET  /rss                               {"rss_kib": VmRSS}
   GET  /unit/<i>?round=normal|control     (round defaults to normal)
   POST /flush
   POST /shutdown
@@ -47,38 +48,44 @@ def response_bytes(status, obj):
     return head.encode("ascii") + body
 
 
-def route(method, target, units):
+def parse_unit(raw, query, units, rounds=ROUNDS):
+    """Unit `raw` with query string `query` (`round=`, default normal) ->
+    ("unit", i, round_name) or ("error", http_status, message). Rounds other
+    than normal/control (Channels' load) accept any i >= 1."""
+    if isinstance(query, bytes) and not isinstance(query, str):  # Python 3 bytes
+        query = query.decode("latin-1")
+    round_name = (parse_qs(query or "").get("round") or ["normal"])[0]
+    try:
+        i = int(raw)
+    except (TypeError, ValueError):
+        return ("error", 404, "unit must be an integer, got %r" % (raw,))
+    bounded = round_name in ROUNDS or round_name not in rounds
+    if i < 1 or (bounded and i > units):
+        return ("error", 404, "unit %d out of range 1..%d" % (i, units))
+    if round_name not in rounds:
+        allowed = "normal or control" if tuple(rounds) == ROUNDS else "one of " + "|".join(rounds)
+        return ("error", 400, "round must be %s, got %r" % (allowed, round_name))
+    return ("unit", i, round_name)
+
+
+ADMIN = {"/facts": ("GET", "facts"), "/rss": ("GET", "rss"), "/flush": ("POST", "flush"),
+         "/shutdown": ("POST", "shutdown")}
+
+
+def route(method, target, units, rounds=ROUNDS):
     """Map a request to one of:
-      ("facts",) ("flush",) ("shutdown",) ("unit", i, round_name)
+      ("facts",) ("rss",) ("flush",) ("shutdown",) ("unit", i, round_name)
       ("error", http_status, message)
     """
     parts = urlsplit(target)
     path = parts.path.rstrip("/") or "/"
-    query = parse_qs(parts.query)
-    if path == "/facts":
-        if method != "GET":
-            return ("error", 405, "use GET /facts")
-        return ("facts",)
-    if path == "/flush":
-        if method != "POST":
-            return ("error", 405, "use POST /flush")
-        return ("flush",)
-    if path == "/shutdown":
-        if method != "POST":
-            return ("error", 405, "use POST /shutdown")
-        return ("shutdown",)
+    if path in ADMIN:
+        wanted, kind = ADMIN[path]
+        if method != wanted:
+            return ("error", 405, "use %s %s" % (wanted, path))
+        return (kind,)
     if path.startswith("/unit/"):
         if method != "GET":
             return ("error", 405, "use GET /unit/<i>")
-        raw = path[len("/unit/"):]
-        try:
-            i = int(raw)
-        except ValueError:
-            return ("error", 404, "unit must be an integer, got %r" % raw)
-        if not 1 <= i <= units:
-            return ("error", 404, "unit %d out of range 1..%d" % (i, units))
-        round_name = (query.get("round") or ["normal"])[0]
-        if round_name not in ROUNDS:
-            return ("error", 400, "round must be normal or control, got %r" % round_name)
-        return ("unit", i, round_name)
+        return parse_unit(path[len("/unit/"):], parts.query, units, rounds)
     return ("error", 404, "no route for %s %s" % (method, path))

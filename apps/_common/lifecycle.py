@@ -4,11 +4,15 @@
   the std streams, os._exit(0). os._exit skips the SDK's atexit hook, which
   would otherwise wait up to shutdown_timeout again for nothing.
 * start_watchdogs(): a daemon thread that exits the process when its parent
-  (the engine) is gone, and after --max-seconds if that was given.
+  (the engine) is gone, and after --max-seconds if that was given. (gevent
+  and eventlet apps use _common.realwatch instead: a REAL OS thread.)
+* fail_after_init(): the one-line start-up failure once the SDK is live.
+* log_start(): the "starting: ..." line every app logs.
 """
 from __future__ import absolute_import, print_function
 
 import os
+import sys
 import threading
 import time
 
@@ -22,6 +26,30 @@ def exit_now(code, reason):
     log("exiting with code %d: %s" % (code, reason))
     flush_std_streams()
     os._exit(code)
+
+
+def fail_after_init(app_id, message, code=2):
+    """A start-up failure after sentry_sdk.init: close the client first (its
+    debug lines come out now), then ONE line on stderr as the last line,
+    then exit without the SDK's atexit hook (it would log after our line)."""
+    try:
+        sdk.close_client(timeout=2)
+    except Exception:
+        log_exception("client.close failed")
+    log("start-up failure, exiting with code %d" % code)
+    flush_std_streams()
+    sys.stderr.write("%s: error: %s\n" % (app_id, " ".join(str(message).split())))
+    flush_std_streams()
+    os._exit(code)
+
+
+def log_start(args, libraries=(), settings=()):
+    """starting: python X, sentry-sdk Y[, lib V...], variant=... [k=v...] units=..."""
+    parts = ["python %s" % sys.version.split()[0], "sentry-sdk %s" % sdk.sdk_version()]
+    parts += ["%s %s" % pair for pair in libraries]
+    pairs = [("variant", args.variant)] + list(settings)
+    pairs += [("units", args.units), ("children", args.children), ("barrier_timeout", args.barrier_timeout)]
+    log("starting: %s, %s" % (", ".join(parts), " ".join("%s=%s" % pair for pair in pairs)))
 
 
 def close_and_exit(reason="POST /shutdown"):

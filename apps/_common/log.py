@@ -35,6 +35,18 @@ def log(msg):
             pass
 
 
+def forward_stdlib_logging(level=30):
+    """A framework's own `logging` records at `level` (WARNING) and above to
+    stderr. The handler's own level keeps the SDK's debug records (which
+    propagate to the root logger) from being printed twice."""
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(level)
+    handler.setFormatter(logging.Formatter("[%(name)s %(levelname)s] %(message)s"))
+    logging.getLogger().addHandler(handler)
+
+
 def log_exception(msg):
     log(msg + "\n" + traceback.format_exc().rstrip())
 

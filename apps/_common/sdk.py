@@ -78,6 +78,18 @@ def init_sdk(dsn, integrations=None):
         return sentry_sdk.init(**kwargs)
 
 
+def init_or_die(app_id, dsn, integrations=None, detail="", die=None):
+    """init_sdk, or the contract's one line + exit 2 (`die`, default
+    cli.die, is how this app fails: see lifecycle.fail_after_init)."""
+    try:
+        return init_sdk(dsn, integrations=integrations)
+    except Exception as exc:  # e.g. BadDsn, DidNotEnable
+        from _common import cli
+        from _common.log import one_line
+
+        (die or cli.die)(app_id, "sentry_sdk.init failed%s: %s" % (detail, one_line(exc)))
+
+
 def get_client():
     get = getattr(sentry_sdk, "get_client", None)  # 2.x
     if get is not None:
@@ -299,6 +311,22 @@ def unit_transaction(name, op=TRANSACTION_OP):
         return
     _note_once("transaction", "NONE: this SDK has no tracing API")
     yield None
+
+
+def current_span_ids():
+    """(trace_id, span_id) of the span now on the current scope, or (None,
+    None). Read right after the unit's transaction was entered, it lets a
+    judge find that transaction even when an SDK event processor renamed it
+    (1.x SentryAsgiMiddleware renames custom-named ones to the URL)."""
+    span = None
+    get_span = getattr(sentry_sdk, "get_current_span", None)
+    if get_span is not None:
+        span = get_span()
+    elif has_hub():
+        span = getattr(sentry_sdk.Hub.current.scope, "span", None)
+    if span is None:
+        return None, None
+    return getattr(span, "trace_id", None), getattr(span, "span_id", None)
 
 
 @contextlib.contextmanager

@@ -3,7 +3,6 @@
   launcher       -- app.py's body: contract args, pre-flight checks, exec gunicorn
   gunicorn_conf  -- the gunicorn config (one worker, bind 127.0.0.1, hooks that
                     make the arbiter stop by itself)
-  units          -- the unit's work (normal / control rounds) and the barrier
   ctxproject/    -- the minimal Django project (settings with sentry_sdk.init,
                     urls, views, wsgi)
 

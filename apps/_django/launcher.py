@@ -17,7 +17,6 @@
 from __future__ import absolute_import, print_function
 
 import os
-import socket
 import sys
 import tempfile
 import warnings
@@ -83,27 +82,10 @@ def _check_sdk(app_id, args):
         DjangoIntegration()
     except Exception as exc:  # DidNotEnable (no django / too old), ImportError
         cli.die(app_id, "sentry_sdk.init would fail: DjangoIntegration: %s" % one_line(exc))
-    if args.variant == "hub-clone" and getattr(sentry_sdk, "Hub", None) is None:
-        cli.die(app_id, "variant hub-clone needs sentry_sdk.Hub, which sentry-sdk %s does not have"
-                % getattr(sentry_sdk, "VERSION", "?"))
-    if args.variant == "isolation-scope" and not callable(getattr(sentry_sdk, "isolation_scope", None)):
-        cli.die(app_id, "variant isolation-scope needs sentry_sdk.isolation_scope, which sentry-sdk %s does not have"
-                % getattr(sentry_sdk, "VERSION", "?"))
+    from _common import variants  # imports sentry_sdk: only now that it is known to import
+
+    variants.check_supported(app_id, args.variant)
     return getattr(sentry_sdk, "VERSION", "?")
-
-
-def _check_port(app_id, port):
-    """Bind 127.0.0.1:PORT the way gunicorn will (SO_REUSEADDR), then release
-    it; port 0 picks a free port now, so that it can be logged."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", port))
-        return sock.getsockname()[1]
-    except Exception as exc:
-        cli.die(app_id, "cannot bind 127.0.0.1:%d: %s" % (port, one_line(exc)), code=1)
-    finally:
-        sock.close()
 
 
 def main(app_id, worker_class, argv=None):
@@ -111,7 +93,7 @@ def main(app_id, worker_class, argv=None):
     args = cli.parse_args(app_id, VARIANTS, argv)
     gunicorn_version, library_version = _check_worker_class(app_id, worker_class)
     sdk_version = _check_sdk(app_id, args)
-    port = _check_port(app_id, args.port)
+    port = cli.check_port(app_id, args.port)
 
     # Only written by a worker that fails to boot (then read and removed by
     # the arbiter's on_exit hook), so a normal or killed run leaves no file.

@@ -11,118 +11,82 @@ Server: `eventlet.wsgi.server` on an `eventlet.listen(('127.0.0.1', port))`
 socket, one greenthread per connection (the server's GreenPool).
 Barrier: `eventlet.event.Event` (one per generation) + a counter, bounded by
 `Event.wait(timeout)`.
-Children: `eventlet.spawn` C greenthreads, each opening `unit-i.child-k`
-through the current-scope API; while its span is open each child waits at a
-per-unit C-party barrier, so the siblings overlap; the unit waits for all.
+Children: `eventlet.spawn` C greenthreads, each opening `unit-i.child-k`;
+while its span is open each child waits at a per-unit C-party barrier, so
+the siblings overlap; the unit waits for all (GreenThread.wait).
 
 Variants:
-  plain            no workaround
+  plain, hub-clone, isolation-scope   see _common.variants
   sdk-first        `import sentry_sdk` + `sentry_sdk.init()` BEFORE
                    `eventlet.monkey_patch()` (the SDK picks its context
                    storage before threading is green, and its transport
                    worker's lock/queue are real OS-thread primitives)
   sdk-import-first `import sentry_sdk` BEFORE `eventlet.monkey_patch()`,
                    `sentry_sdk.init()` after it: only the import-time choice
-                   of context storage differs from plain (extra variant, to
-                   tell that choice apart from the init-time transport state)
-  hub-clone        unit body inside `with sentry_sdk.Hub(sentry_sdk.Hub.current):`
-                   (0.x/1.x; exit 2 when the SDK has no Hub)
-  isolation-scope  unit body inside `with sentry_sdk.isolation_scope():`
-                   (2.x; exit 2 when the SDK has no isolation_scope)
+                   of context storage differs from plain
 
-Besides _common.lifecycle's exit after /shutdown, realwatch.py runs a
-watchdog on a REAL OS thread (parent gone, --max-seconds, and a log of the
-stacks when the eventlet hub stops running): after the patch every
-threading.Thread is a greenthread and would stop with a blocked hub.
+_common.realwatch runs a watchdog on a REAL OS thread (parent gone,
+--max-seconds, and a log of the stacks when the eventlet hub stops running):
+after the patch every threading.Thread is a greenthread.
 
 Valid Python 2.7 and 3.6+ syntax. See apps/README.md for the contract.
 """
 from __future__ import absolute_import, print_function
 
+import os
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from _common import early  # noqa: E402  (imports sys only)
 
 APP_ID = "eventlet"
 VARIANTS = ("plain", "sdk-first", "sdk-import-first", "hub-clone", "isolation-scope")
-
-
-def _variant_from_argv(argv):
-    """The --variant value, read from argv WITHOUT importing anything (the
-    real parse comes later, through _common.cli)."""
-    for idx, arg in enumerate(argv):
-        if arg == "--variant" and idx + 1 < len(argv):
-            return argv[idx + 1]
-        if arg.startswith("--variant="):
-            return arg.split("=", 1)[1]
-    return None
-
-
-def _die_early(message, code=2):
-    sys.stderr.write("%s: error: %s\n" % (APP_ID, " ".join(str(message).split())))
-    sys.stderr.flush()
-    sys.exit(code)
+ORDER = {
+    "sdk-first": "sdk-import+init, then monkey_patch",
+    "sdk-import-first": "sdk-import, then monkey_patch, then init",
+}
+_VARIANT = early.variant_from_argv()
+SDK_FIRST = _VARIANT == "sdk-first"
+PATCH_ORDER = ORDER.get(_VARIANT, "monkey_patch first")
+_THREAD = "_thread" if sys.version_info[0] >= 3 else "thread"
 
 
 def _monkey_patch():
     try:
         import eventlet
     except ImportError as exc:
-        _die_early("cannot import eventlet: %s: %s" % (type(exc).__name__, exc))
+        early.die(APP_ID, "cannot import eventlet: %s: %s" % (type(exc).__name__, exc))
     eventlet.monkey_patch()
 
 
-_ARGV_VARIANT = _variant_from_argv(sys.argv[1:])
-SDK_FIRST = _ARGV_VARIANT == "sdk-first"
-SDK_IMPORT_FIRST = _ARGV_VARIANT == "sdk-import-first"
-if SDK_FIRST:
-    PATCH_ORDER = "sdk-import+init, then monkey_patch"
-elif SDK_IMPORT_FIRST:
-    PATCH_ORDER = "sdk-import, then monkey_patch, then init"
-else:
-    PATCH_ORDER = "monkey_patch first"
-
-if SDK_IMPORT_FIRST:
+if _VARIANT == "sdk-import-first":
     try:
         import sentry_sdk  # noqa: F401  (sentry_sdk.utils picks its ContextVar now)
     except ImportError as _exc:
-        _die_early("cannot import sentry_sdk: %s" % (_exc,))
+        early.die(APP_ID, "cannot import sentry_sdk: %s" % (_exc,))
 
 if not SDK_FIRST:
     _monkey_patch()  # before anything else is imported (but the SDK in sdk-import-first)
 
-import os  # noqa: E402
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 from _common import cli  # noqa: E402  (argparse + sys only)
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import realwatch  # noqa: E402  (os, sys, time, traceback only)
+from _common import realwatch  # noqa: E402  (os, sys, time, traceback only)
 
 _early = {}
 
 if SDK_FIRST:
-    # sdk-first: parse the arguments, import the SDK and init it while the
-    # stdlib is still unpatched, THEN monkeypatch. The real-thread watchdog
-    # starts first, with the still-unpatched threading/sleep, so that a hang
-    # inside monkey_patch() is reported and the process still stops.
-    _early["args"] = cli.parse_args(APP_ID, VARIANTS)
-    import threading as _real_threading  # noqa: E402
+    # Parse the arguments, start the real-thread watchdog with the still
+    # unpatched thread/sleep (so that a hang inside monkey_patch() is reported
+    # and the process still stops), import the SDK and init it, THEN patch.
     import time as _real_time  # noqa: E402
 
-    realwatch.start(
-        APP_ID,
-        _early["args"].max_seconds,
-        _real_threading,
-        _real_time.sleep,
-        getattr(_real_time, "monotonic", _real_time.time),
-    )
+    _real_thread = __import__(_THREAD)
+    _early["args"] = cli.parse_args(APP_ID, VARIANTS)
+    realwatch.start(APP_ID, "eventlet", _early["args"].max_seconds, _real_thread.start_new_thread,
+                    _real_thread.get_ident, _real_time.sleep, getattr(_real_time, "monotonic", _real_time.time), 0.5)
     from _common import sdk as _sdk_early  # noqa: E402  (imports sentry_sdk)
 
-    try:
-        _early["guard"] = _sdk_early.init_sdk(_early["args"].dsn)
-    except Exception as _exc:  # e.g. BadDsn
-        _die_early("sentry_sdk.init failed: %s: %s" % (type(_exc).__name__, _exc))
+    _sdk_early.init_or_die(APP_ID, _early["args"].dsn)
     _monkey_patch()
 
 import importlib  # noqa: E402
@@ -132,15 +96,12 @@ import eventlet  # noqa: E402
 import eventlet.event  # noqa: E402
 import eventlet.patcher  # noqa: E402
 import eventlet.wsgi  # noqa: E402
-import sentry_sdk  # noqa: E402,F811
 
-from _common import facts as facts_mod  # noqa: E402
-from _common import httpjson, lifecycle, sdk  # noqa: E402
-from _common.log import log, log_exception, one_line, set_prefix  # noqa: E402
+from _common import facts, lifecycle, sdk, service, unit, variants, wsgi  # noqa: E402
+from _common.log import log, one_line, set_prefix  # noqa: E402
 
 _monotonic = getattr(time, "monotonic", time.time)
 BARRIER_PRIMITIVE = "eventlet.event.Event per generation + counter, Event.wait(timeout)"
-MAX_BODY = 1 << 20
 
 
 class GreenBarrier(object):
@@ -149,7 +110,7 @@ class GreenBarrier(object):
     the wait). wait(timeout) -> ("ok"|"timeout", seconds waited). A party that
     times out withdraws from its generation."""
 
-    def __init__(self, parties):
+    def __init__(self, parties, name=None):
         self.parties = parties
         self._count = 0
         self._event = eventlet.event.Event()
@@ -171,158 +132,20 @@ class GreenBarrier(object):
         return "timeout", _monotonic() - start
 
 
-class App(object):
-    def __init__(self, args):
-        self.args = args
-        self.normal_barrier = GreenBarrier(args.units)
-        self.control_barrier = GreenBarrier(args.units)
+class EventletModel(object):
+    barrier = GreenBarrier
 
-    # -- the unit body, wrapped according to the variant -------------------
-
-    def run_unit(self, i, round_name):
-        variant = self.args.variant
-        body = self.run_control if round_name == "control" else self.run_normal
-        if variant == "hub-clone":
-            with sentry_sdk.Hub(sentry_sdk.Hub.current):
-                return body(i)
-        if variant == "isolation-scope":
-            with sentry_sdk.isolation_scope():
-                return body(i)
-        return body(i)
-
-    def _child(self, name, k, siblings, result):
-        """Runs in its own greenthread (eventlet.spawn). -> (state, error)."""
-        child = "%s.child-%d" % (name, k)
-        state, error = None, None
-        try:
-            with sdk.child_span(child) as opened:
-                if opened:
-                    result["spans"].append(child)
-                # While this span is open, wait for all C siblings to have
-                # opened theirs, so the C spans overlap.
-                state, waited = siblings.wait(self.args.barrier_timeout)
-                if state != "ok":
-                    log("%s: sibling barrier timed out after %.2fs, continuing" % (child, waited))
-        except Exception as exc:
-            error = "%s: %s" % (child, one_line(exc))
-            log_exception("%s failed" % child)
-        return state, error
-
-    def run_normal(self, i):
-        args = self.args
-        result = sdk.new_result(i, "normal", args.variant)
-        name = "unit-%d" % i
-        try:
-            sdk.write_scope_normal(i)
-            with sdk.unit_transaction(name) as tx_name:
-                result["transaction"] = tx_name
-                with sdk.child_span(name + ".before") as opened:
-                    if opened:
-                        result["spans"].append(name + ".before")
-                state, waited = self.normal_barrier.wait(args.barrier_timeout)
-                result["barrier"] = state
-                result["barrier_waited_s"] = round(waited, 4)
-                if state != "ok":
-                    log("%s: normal barrier timed out after %.2fs, continuing" % (name, waited))
-                siblings = GreenBarrier(args.children)
-                threads = [
-                    eventlet.spawn(self._child, name, k, siblings, result)
-                    for k in range(1, args.children + 1)
-                ]
-                errors = []
-                for gt in threads:
-                    _state, error = gt.wait()
-                    if error:
-                        errors.append(error)
-                if errors:
-                    result["error"] = "; ".join(errors)
-                result["event_id"] = sdk.capture_unit_message(name)
-        except Exception as exc:
-            result["error"] = one_line(exc)
-            log_exception("%s: normal round failed" % name)
-        return result
-
-    def run_control(self, i):
-        args = self.args
-        result = sdk.new_result(i, "control", args.variant)
-        name = "unit-%d" % i
-        try:
-            sdk.write_scope_control(i)
-            state, waited = self.control_barrier.wait(args.barrier_timeout)
-            result["barrier"] = state
-            result["barrier_waited_s"] = round(waited, 4)
-            if state != "ok":
-                log("%s: control barrier timed out after %.2fs, continuing" % (name, waited))
-            result["event_id"] = sdk.capture_control_message("control-" + name)
-        except Exception as exc:
-            result["error"] = one_line(exc)
-            log_exception("%s: control round failed" % name)
-        return result
-
-    # -- HTTP (WSGI) ---------------------------------------------------------
-
-    def facts(self):
-        doc = facts_mod.facts(APP_ID, self.args.variant, self.args.units)
-        doc["eventlet"] = eventlet_facts()
-        return doc
-
-    def dispatch(self, method, target):
-        """-> (status, json object, after) where after() runs once answered."""
-        r = httpjson.route(method, target, self.args.units)
-        kind = r[0]
-        if kind == "error":
-            return r[1], {"error": r[2]}, None
-        if kind == "facts":
+    def run_children(self, runners):
+        """eventlet.spawn each child, wait for all; raise if any failed."""
+        threads = [eventlet.spawn(run) for run in runners]
+        errors = []
+        for run, gt in zip(runners, threads):
             try:
-                return 200, self.facts(), None
+                gt.wait()
             except Exception as exc:
-                log_exception("facts failed")
-                return 500, {"error": one_line(exc)}, None
-        if kind == "flush":
-            try:
-                sdk.flush(timeout=5)
-                return 200, {"flushed": True}, None
-            except Exception as exc:
-                log_exception("flush failed")
-                return 500, {"flushed": False, "error": one_line(exc)}, None
-        if kind == "shutdown":
-            return 200, {"shutting_down": True}, lifecycle.exit_after_shutdown
-        i, round_name = r[1], r[2]
-        try:
-            result = self.run_unit(i, round_name)
-        except Exception as exc:  # e.g. entering the variant's wrapper failed
-            log_exception("unit-%d: %s round failed outside the body" % (i, round_name))
-            result = sdk.new_result(i, round_name, self.args.variant)
-            result["error"] = one_line(exc)
-        return (500 if result["error"] else 200), result, None
-
-    def wsgi(self, environ, start_response):
-        method = environ.get("REQUEST_METHOD", "GET").upper()
-        target = environ.get("PATH_INFO", "/") or "/"
-        if environ.get("QUERY_STRING"):
-            target += "?" + environ["QUERY_STRING"]
-        status, obj, after = 500, {"error": "not handled"}, None
-        try:
-            try:
-                length = int(environ.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                length = 0
-            if length > 0:  # body ignored
-                environ["wsgi.input"].read(min(length, MAX_BODY))
-            status, obj, after = self.dispatch(method, target)
-        except Exception as exc:
-            log_exception("request %s %s failed" % (method, target))
-            status, obj = 500, {"error": one_line(exc)}
-        body = httpjson.json_body(obj)
-        log("http %s %s -> %s" % (method, target, status))
-        start_response(
-            "%d %s" % (status, httpjson.REASONS.get(status, "Unknown")),
-            # eventlet.wsgi adds "Connection: close" itself (keepalive=False)
-            [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
-        )
-        if after is not None:
-            after()  # a delayed greenthread: the answer is written first
-        return [body]
+                errors.append("%s: %s" % (run.name, one_line(exc)))
+        if errors:
+            raise RuntimeError("; ".join(errors))
 
 
 def _dist_version(module_name):
@@ -338,7 +161,6 @@ def eventlet_facts():
     and the thread-local class the stdlib now hands out."""
     import threading
 
-    hub = None
     try:
         from eventlet import hubs
 
@@ -346,94 +168,44 @@ def eventlet_facts():
         hub = "%s.%s" % (type(hub_obj).__module__, type(hub_obj).__name__)
     except Exception as exc:
         hub = "error: %s" % one_line(exc)
-    return {
+    return {"eventlet": {
         "eventlet": _dist_version("eventlet"),
         "greenlet": _dist_version("greenlet"),
         "order": PATCH_ORDER,
         "barrier": BARRIER_PRIMITIVE,
         "hub": hub,
         "threading.local": "%s.%s" % (threading.local.__module__, threading.local.__name__),
-    }
-
-
-def _heartbeat_loop(poll=0.5):
-    while True:
-        realwatch.heartbeat()
-        eventlet.sleep(poll)
-
-
-def check_variant_supported(variant):
-    """Fail fast (one line, exit 2) when the SDK lacks what a variant needs."""
-    if variant == "hub-clone" and not sdk.has_hub():
-        cli.die(APP_ID, "variant hub-clone needs sentry_sdk.Hub, which sentry-sdk %s does not have" % sdk.sdk_version())
-    if variant == "isolation-scope" and not sdk.has_isolation_scope():
-        cli.die(
-            APP_ID,
-            "variant isolation-scope needs sentry_sdk.isolation_scope, which sentry-sdk %s does not have"
-            % sdk.sdk_version(),
-        )
+    }}
 
 
 def main(argv=None):
     set_prefix(APP_ID)
-    if SDK_FIRST:
-        args = _early["args"]
-    else:
-        args = cli.parse_args(APP_ID, VARIANTS, argv)
-        if args.variant == "sdk-first":
-            # argparse accepted an abbreviated option that _variant_from_argv
-            # did not recognise, so the patch already ran first.
-            cli.die(APP_ID, "spell the option out as `--variant sdk-first` (the order is decided before parsing)")
-    check_variant_supported(args.variant)
+    args = _early.get("args") or cli.parse_args(APP_ID, VARIANTS, argv)
+    early.check_same(APP_ID, args.variant, _VARIANT, tuple(ORDER))
+    variants.check_supported(APP_ID, args.variant)
     if not SDK_FIRST:
-        real_time = eventlet.patcher.original("time")
-        realwatch.start(
-            APP_ID,
-            args.max_seconds,
-            eventlet.patcher.original("threading"),
-            real_time.sleep,
-            getattr(real_time, "monotonic", real_time.time),
-        )
-    eventlet.spawn(_heartbeat_loop)
-    log(
-        "starting: python %s, sentry-sdk %s, eventlet %s, greenlet %s, variant=%s order=%s units=%d children=%d "
-        "barrier_timeout=%s"
-        % (
-            sys.version.split()[0],
-            sdk.sdk_version(),
-            _dist_version("eventlet"),
-            _dist_version("greenlet"),
-            args.variant,
-            PATCH_ORDER,
-            args.units,
-            args.children,
-            args.barrier_timeout,
-        )
-    )
+        real_thread, real_time = eventlet.patcher.original(_THREAD), eventlet.patcher.original("time")
+        realwatch.start(APP_ID, "eventlet", args.max_seconds, real_thread.start_new_thread, real_thread.get_ident,
+                        real_time.sleep, getattr(real_time, "monotonic", real_time.time), 0.5)
+    realwatch.start_heartbeat(eventlet.spawn, eventlet.sleep)
+    libraries = (("eventlet", _dist_version("eventlet")), ("greenlet", _dist_version("greenlet")))
+    lifecycle.log_start(args, libraries, (("order", PATCH_ORDER),))
     if not SDK_FIRST:
-        try:
-            sdk.init_sdk(args.dsn)
-        except Exception as exc:  # e.g. BadDsn
-            cli.die(APP_ID, "sentry_sdk.init failed: %s" % one_line(exc))
-    backend, detail = facts_mod.context_backend()
-    log("context storage: %s (%s)" % (backend, detail))
-    app = App(args)
+        sdk.init_or_die(APP_ID, args.dsn)
+    log("context storage: %s (%s)" % facts.context_backend())
+    units = unit.Units.from_args(EventletModel(), args)
+    svc = service.Service(APP_ID, args.variant, args.units, extra_facts=eventlet_facts)
+    # eventlet.wsgi adds "Connection: close" itself (keepalive=False)
+    app = wsgi.application(svc, lambda i, r: unit.answer_blocking(units, i, r), connection_close=False,
+                           log_requests=True)
     try:
         sock = eventlet.listen(("127.0.0.1", args.port), backlog=128)
     except Exception as exc:
-        cli.die(APP_ID, "cannot bind 127.0.0.1:%d: %s" % (args.port, one_line(exc)), code=1)
+        cli.die_bind(APP_ID, args.port, exc)
     log("listening on http://127.0.0.1:%d/" % sock.getsockname()[1])
     try:
-        eventlet.wsgi.server(
-            sock,
-            app.wsgi,
-            max_size=1000,
-            max_http_version="HTTP/1.0",
-            keepalive=False,
-            log_output=False,
-            debug=False,
-            socket_timeout=30,
-        )
+        eventlet.wsgi.server(sock, app, max_size=1000, max_http_version="HTTP/1.0", keepalive=False,
+                             log_output=False, debug=False, socket_timeout=30)
     except KeyboardInterrupt:
         lifecycle.close_and_exit("KeyboardInterrupt")
     lifecycle.exit_now(1, "eventlet.wsgi.server returned")

@@ -40,7 +40,19 @@ USE_I18N = False
 
 from sentry_sdk.integrations.django import DjangoIntegration  # noqa: E402
 
-from _django.units import describe_primitives as _describe_primitives  # noqa: E402
+
+
+def _describe_primitives():
+    """One line: which classes back threading's Lock/Condition here."""
+    import threading
+
+    lock = threading.Lock()
+    return "threading.Lock() -> %s.%s; threading.Condition -> %s.%s; threading.local -> %s.%s" % (
+        type(lock).__module__, type(lock).__name__,
+        threading.Condition.__module__, getattr(threading.Condition, "__name__", "?"),
+        threading.local.__module__, threading.local.__name__,
+    )
+
 
 _log("worker booting: patched=%s; %s" % (_facts.patched(), _describe_primitives()))
 try:

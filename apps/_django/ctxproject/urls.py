@@ -8,8 +8,8 @@ from _django.ctxproject import views
 
 urlpatterns = [
     re_path(r"^facts/?$", views.facts),
-    re_path(r"^unit/(?P<raw>[^/]*)/?$", views.unit),
+    re_path(r"^unit/(?P<raw>[^/]*)/?$", views.unit_view),
     re_path(r"^flush/?$", views.flush),
     re_path(r"^shutdown/?$", views.shutdown),
-    re_path(r"", views.fallback),  # JSON 404/405 for anything else
+    re_path(r"", views.fallback),  # JSON 404/405 for anything else; GET /rss too
 ]

@@ -1,11 +1,14 @@
 """Views of the contract endpoints (apps/README.md), answered from inside the
-gunicorn worker.
+gunicorn worker through _common.service, like every other app.
 
-Each URL pattern has its own view; all of them validate the request with
-`_common.httpjson.route` so that errors read the same as in the other apps.
-POST /shutdown answers first, then (on a green thread, since `threading` is
-patched) closes the SDK client and sends SIGTERM to the gunicorn arbiter
-(os.getppid()), which stops the worker gracefully and exits 0.
+Each URL pattern has its own view; all of them go through the same
+`service.Service.answer`, so that answers and errors read the same as in the
+other apps. The unit runs in the request's own greenlet (_common.unit's
+blocking flavour, unit.InlineModel: a threading.Condition barrier -- green
+here, since the worker class patched `threading` -- and the C children one
+after another). POST /shutdown answers, then (on a green thread, since
+`threading` is patched) closes the SDK client and sends SIGTERM to the
+gunicorn arbiter (os.getppid()), which stops the worker gracefully and exits 0.
 """
 import os
 import signal
@@ -15,18 +18,8 @@ import time
 from django.conf import settings
 from django.http import HttpResponse
 
-from _common import facts as facts_mod
-from _common import httpjson, sdk
+from _common import httpjson, sdk, service, unit
 from _common.log import log, log_exception, one_line
-from _django.units import Units
-
-# Created when Django first imports this module (in the worker, after the
-# monkeypatching), so its barriers use the patched threading.Condition.
-UNITS = Units(settings.CTXM_UNITS, settings.CTXM_CHILDREN, settings.CTXM_BARRIER_TIMEOUT, settings.CTXM_VARIANT)
-
-
-def _json(status, obj):
-    return HttpResponse(httpjson.json_body(obj), status=status, content_type="application/json")
 
 
 def _stop_gunicorn():
@@ -44,39 +37,32 @@ def _stop_gunicorn():
         os._exit(0)
 
 
+def _shutdown():
+    t = threading.Thread(target=_stop_gunicorn, name="ctxm-shutdown")
+    t.daemon = True
+    t.start()
+
+
+# Created when Django first imports this module (in the worker, after the
+# monkeypatching), so its barriers use the patched threading.Condition.
+UNITS = unit.Units(unit.InlineModel(), settings.CTXM_UNITS, settings.CTXM_CHILDREN, settings.CTXM_BARRIER_TIMEOUT,
+                   settings.CTXM_VARIANT)
+SERVICE = service.Service(settings.CTXM_APP_ID, settings.CTXM_VARIANT, settings.CTXM_UNITS, shutdown=_shutdown)
+
+
 def _dispatch(request):
-    r = httpjson.route(request.method, request.get_full_path(), settings.CTXM_UNITS)
-    kind = r[0]
-    if kind == "error":
-        return _json(r[1], {"error": r[2]})
-    if kind == "facts":
-        try:
-            return _json(200, facts_mod.facts(settings.CTXM_APP_ID, settings.CTXM_VARIANT, settings.CTXM_UNITS))
-        except Exception as exc:
-            log_exception("facts failed")
-            return _json(500, {"error": one_line(exc)})
-    if kind == "flush":
-        try:
-            sdk.flush(timeout=5)
-            return _json(200, {"flushed": True})
-        except Exception as exc:
-            log_exception("flush failed")
-            return _json(500, {"flushed": False, "error": one_line(exc)})
-    if kind == "shutdown":
-        t = threading.Thread(target=_stop_gunicorn, name="ctxm-shutdown")
-        t.daemon = True
-        t.start()
-        return _json(200, {"shutting_down": True})
-    i, round_name = r[1], r[2]
-    result = UNITS.run(i, round_name)
-    return _json(500 if result["error"] else 200, result)
+    status, obj, after = SERVICE.answer(request.method, request.get_full_path(),
+                                        lambda i, r: unit.answer_blocking(UNITS, i, r))
+    if after is not None:
+        after()  # starts the stop thread; it waits for the answer to go out
+    return HttpResponse(httpjson.json_body(obj), status=status, content_type="application/json")
 
 
 def facts(request):
     return _dispatch(request)
 
 
-def unit(request, raw):
+def unit_view(request, raw):
     return _dispatch(request)
 
 
