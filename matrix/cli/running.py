@@ -322,6 +322,10 @@ def _stream(path: str, stop: threading.Event) -> None:
         finished = stop.is_set()
         try:
             with open(path, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                if size < pos:  # the log was capped in place (an app flooding its output): go on from its end
+                    sys.stdout.write("\n[matrix] ... the log was capped here; its head and tail are in the file ...\n")
+                    pos = size
                 fh.seek(pos)
                 chunk = fh.read()
                 pos += len(chunk)
