@@ -24,8 +24,9 @@ method, 411 no Content-Length, 413 too large (raw or decompressed), 415
 unknown encoding, 503 too many decompressions at once (after a brief wait), 400 anything malformed.
 
 Memory stays bounded: a body is buffered as it arrives (never more than ``max_body``), decompression
-streams into one buffer whose size is checked after every step, and at most ``max_decompressions``
-decompressions run at once; the others wait up to ``decompress_wait`` seconds, then get a 503.
+streams into one buffer whose size is checked after every 64 KiB, and a request whose decompressed body
+grows past 256 KiB needs one of ``max_decompressions`` slots (kept until it is parsed and stored); the
+others wait up to ``decompress_wait`` seconds, then get a 503. Small envelopes, the SDKs' own, never wait.
 
 Run ``python -m matrix.sentry --projects 2`` for manual use.
 """
@@ -241,28 +242,30 @@ class MockSentryServer:
         except UnsupportedEncoding as exc:
             raise _Reject(415, exc.reason) from None
         body = req.read_body(self.max_body)
-        slot = _DecompressionSlot(self)  # taken only if the output grows large
+        # a slot is taken only if the output grows large, and kept while that output is parsed and stored
+        slot = _DecompressionSlot(self)
         try:
-            data = decode_codings(body, codings, self.max_body, slot.take) if codings else body
-            del body
-            if not data:
-                raise _Reject(400, "empty request body")
-            content_type = (req.headers.get("Content-Type") or "").strip()
-            envelope_body = endpoint == "envelope" or content_type == ENVELOPE_CONTENT_TYPE
-            if not envelope_body and needs_inflating_store_body(data):
-                data = decode_store_body(data, self.max_body, slot.take)
-        except TooLarge as exc:
-            raise _Reject(413, exc.reason) from None
-        except EnvelopeError as exc:
-            raise _Reject(400, exc.reason) from None
+            try:
+                data = decode_codings(body, codings, self.max_body, slot.take) if codings else body
+                del body
+                if not data:
+                    raise _Reject(400, "empty request body")
+                content_type = (req.headers.get("Content-Type") or "").strip()
+                envelope_body = endpoint == "envelope" or content_type == ENVELOPE_CONTENT_TYPE
+                if not envelope_body and needs_inflating_store_body(data):
+                    data = decode_store_body(data, self.max_body, slot.take)
+            except TooLarge as exc:
+                raise _Reject(413, exc.reason) from None
+            except EnvelopeError as exc:
+                raise _Reject(400, exc.reason) from None
+            if envelope_body:
+                if creds is None:
+                    self._authenticate_by_dsn(data, pid)
+                records, event_id = _records_from_envelope(data, pid, self.public_key, endpoint)
+            else:
+                records, event_id = _records_from_store(data)
         finally:
             slot.release()
-        if envelope_body:
-            if creds is None:
-                self._authenticate_by_dsn(data, pid)
-            records, event_id = _records_from_envelope(data, pid, self.public_key, endpoint)
-        else:
-            records, event_id = _records_from_store(data)
         self._store.add(pid, records)
         return _Response.json({"id": event_id})
 
@@ -282,11 +285,10 @@ class MockSentryServer:
         _check_dsn_project(dsn.project_id, pid)
 
 
-
 class _DecompressionSlot:
     """One of the server's ``max_decompressions`` slots, taken when a decompression's output grows past
     ``envelope.LARGE_OUTPUT`` (small envelopes never wait): waits up to ``decompress_wait`` seconds, then
-    answers 503. Released when the request's decoding is over."""
+    answers 503. Released once the request is done with the output (decoded, parsed, turned into records)."""
 
     def __init__(self, server: "MockSentryServer") -> None:
         self.server = server
