@@ -5,6 +5,8 @@
 3. env materialisation: the project's uv method vs nox's default (virtualenv + pip), same pins
 4. the mock server's ingest rate, server pinned to one core, clients on the other
 5. warm Docker image reuse per image (when an engine answers)
+6. the mock server under 40 concurrent 1 MB gzip bombs (its own process): peak and after RSS, answers, and a
+   normal client's latency during the attack (benchmarks/bomb.py; also `python -m benchmarks.bomb`)
 No thresholds are asserted here or in the tests: this prints what it measured.
 """
 from __future__ import annotations
@@ -96,6 +98,7 @@ def docker_reuse(interp) -> dict:
 
 
 def main() -> int:
+    from benchmarks.bomb import bomb_attack, summary as bomb_summary
     from benchmarks.ingest import ingest_rate
     from matrix.backends.interpreters import discover
 
@@ -121,6 +124,7 @@ def main() -> int:
         }
     out["env"] = env_methods(interp)
     out["mock_server"] = ingest_rate()
+    out["bomb_attack"] = bomb_attack()
     out["docker"] = docker_reuse(interp)
     with open(os.path.join(REPO, "results", "bench.json"), "w") as fh:
         json.dump(out, fh, indent=1)
@@ -133,6 +137,7 @@ def main() -> int:
           f"-> {e['ratio_virtualenv_pip_over_uv']}x faster")
     print(f"mock server ingest: {m['envelopes_per_s']} envelopes/s on one core ({m['envelopes']} envelopes, "
           f"{m['clients']} clients, all accepted: {m['all_accepted']})")
+    print(bomb_summary(out["bomb_attack"]))
     print(f"docker: {out['docker']}")
     print("wrote results/bench.json")
     return 0

@@ -8,6 +8,8 @@ run in parallel on a thread pool, and whatever goes wrong inside one cell become
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import sys
 import time
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Collection
 
 from . import backends
-from .backends.base import Backend, EnvError, EnvUnsupported
+from .backends.base import Backend, CannotInstall, EnvError, EnvUnsupported
 from .backends.process import kill_all_apps
 from .judge.events import expected_items
 from .judge.outcome import CellOutcome
@@ -27,6 +29,15 @@ from .plan.cells import Cell
 from .run.cell import RunOptions, run_cell_once
 from .run.logs import cap_log_file
 from .sentry.server import MockSentryServer
+
+
+#: Write errors that every later cell would hit too (a full disk, a quota, a read-only file system): they
+#: stop the run instead of becoming one `error` cell after another.
+FATAL_WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+
+
+def fatal_write_error(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in FATAL_WRITE_ERRORS
 
 
 @dataclass(frozen=True)
@@ -66,7 +77,12 @@ def run_one(cell: Cell, backend: Backend, server: MockSentryServer, opts: Engine
         env = backend.prepare(cell, env_log)
     except EnvUnsupported as exc:
         return not_run(cell, "unsupported", f"does not install on Python {interp.version}: {exc}", interp.version, units)
+    except CannotInstall as exc:  # the index unreachable, or the installer timed out: the reason says so as is
+        _header(log_path, cell, ["cannot install"] + env_log)
+        return not_run(cell, "error", str(exc), interp.version, units, log_rel)
     except (EnvError, OSError) as exc:
+        if fatal_write_error(exc):
+            raise
         _header(log_path, cell, ["environment build failed"] + env_log)
         return not_run(cell, "error", f"environment build failed: {exc}", interp.version, units, log_rel)
     _header(log_path, cell, [
@@ -78,7 +94,11 @@ def run_one(cell: Cell, backend: Backend, server: MockSentryServer, opts: Engine
     judgements, facts = [], None
     records_dir = os.path.join(opts.records_dir, cell.id)
     os.makedirs(records_dir, exist_ok=True)
-    with backend.session(env) as session:
+    with contextlib.ExitStack() as stack:
+        try:
+            session = stack.enter_context(backend.session(env))
+        except (EnvError, OSError) as exc:  # e.g. the Docker engine went away: this cell is `error`, the run goes on
+            return not_run(cell, "error", f"could not start the cell: {exc}", interp.version, units, log_rel)
         for attempt in range(1, opts.repeat + 1):
             record = run_cell_once(cell, env.python, server, log_path, opts.run, session, expected_items,
                                    attempt, log_rel)
@@ -113,6 +133,8 @@ def run_cells(cells: list[Cell], opts: EngineOptions,
                 try:
                     outcome = future.result()
                 except Exception as exc:  # a harness bug in one cell must not sink the others
+                    if fatal_write_error(exc):
+                        raise  # nor can any other cell write its log: stop the run (the caller says why)
                     traceback.print_exc(file=sys.stderr)
                     outcome = not_run(cell, "error", f"harness error: {type(exc).__name__}: {exc}",
                                       cell.python, opts.run.units)

@@ -25,6 +25,12 @@ class EnvError(RuntimeError):
     """Creating or filling the environment failed for another reason: the cell is `error`."""
 
 
+class CannotInstall(EnvError):
+    """The installer could not get the packages at all (the package index is unreachable, or the installer
+    did not finish within the install timeout): the cell is `error`, its reason this message, which starts
+    with "cannot install: ". Never `unsupported`: nothing was learnt about the pins."""
+
+
 @dataclass(frozen=True)
 class Env:
     """A ready environment for one cell's pins."""

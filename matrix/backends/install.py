@@ -7,6 +7,7 @@ its day next to a new SDK. What an installer's failure means (no release for tha
 """
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from datetime import datetime
 
 from ..axes.lock import LockError, load_lock, release_info
 from ..axes.releases import ReleaseError, cutoff_after, era_cutoff, releases
-from .base import EnvUnsupported
+from .base import CannotInstall, EnvError, EnvUnsupported
 
 _UNSUPPORTED_HINTS = (
     "No solution found",
@@ -37,6 +38,43 @@ NO_BUILD = ("gevent", "greenlet")
 # release that existed when the pin beside them came out (an old gevent needs the greenlet of its day).
 ERA_COMPANIONS = ("greenlet",)
 
+
+
+# An installer that cannot reach the package index says so in one of these ways (uv: "Failed to fetch: URL"
+# and "cause:" lines down to "Connection refused (os error 111)"; pip: "NewConnectionError(... Failed to
+# establish a new connection: [Errno 111] Connection refused)" before its misleading "Could not find a
+# version that satisfies the requirement", which would otherwise read as `unsupported`).
+_UNREACHABLE = re.compile(
+    r"Connection refused|Connection reset|Network is unreachable|No route to host|Temporary failure in name "
+    r"resolution|Name or service not known|failed to lookup address|dns error|tcp connect error|"
+    r"operation timed out|NewConnectionError|ConnectTimeoutError|ReadTimeoutError|Max retries exceeded|"
+    r"ProxyError|Failed to fetch|error sending request")
+
+
+def unreachable_cause(text: str) -> str | None:
+    """If an installer's output says the package index could not be reached, the one-line cause."""
+    if not _UNREACHABLE.search(text):
+        return None
+    lines = [line.strip(" ╰─▶").strip() for line in text.splitlines() if line.strip()]
+    url = next((m.group(1) for line in lines if (m := re.search(r"Failed to fetch:? `?([^`\s]+)`?", line))), None)
+    pip = re.search(r"Failed to establish a new connection: (\[Errno -?\d+\] [^'\")]+)", text)
+    causes = [line[len("cause:"):].strip() for line in lines if line.startswith("cause:")]
+    root = (pip.group(1).strip() if pip else causes[-1] if causes
+            else next(line for line in lines if _UNREACHABLE.search(line)))
+    return root + (f", fetching {url}" if url and url not in root else "")
+
+
+def install_failure(tool: str, returncode: int, text: str) -> Exception:
+    """What an installer's failure means: the index unreachable (CannotInstall, `error`), no release for
+    this Python (EnvUnsupported, `unsupported`), or anything else (EnvError, `error`)."""
+    cause = unreachable_cause(text)
+    if cause is not None:
+        return CannotInstall(f"cannot install: the package index is unreachable ({cause})")
+    cause = unsupported_cause(text)
+    if cause is not None:
+        return EnvUnsupported(cause)
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "no output")
+    return EnvError(f"{tool} exited {returncode}: {first}")
 
 
 def unsupported_cause(text: str) -> str | None:

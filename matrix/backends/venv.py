@@ -20,8 +20,8 @@ from typing import Iterator
 
 from ..paths import APPS_DIR, CACHE_DIR
 from ..plan.cells import Cell
-from .base import Env, EnvError, EnvUnsupported
-from .install import NO_BUILD, InstallStep, _uv, companion_caps, install_plan, parse_freeze, unsupported_cause
+from .base import CannotInstall, Env, EnvError
+from .install import NO_BUILD, InstallStep, _uv, companion_caps, install_failure, install_plan, parse_freeze
 from .interpreters import Interpreter, discover
 from .process import AppProcess
 
@@ -39,18 +39,32 @@ def _uses_uv(interp: Interpreter) -> bool:
     return tuple(int(x) for x in interp.minor.split(".")) >= (3, 6)
 
 
-def _run(cmd: list[str], log: list[str], timeout: float = 600) -> None:
+def install_timeout() -> float:
+    """Seconds one installer call may take ($MATRIX_INSTALL_TIMEOUT, default 600)."""
+    try:
+        value = float(os.environ.get("MATRIX_INSTALL_TIMEOUT") or 600)
+    except ValueError:
+        return 600.0
+    return value if value > 0 else 600.0
+
+
+def _run(cmd: list[str], log: list[str], timeout: float | None = None) -> None:
+    timeout = timeout or install_timeout()
     log.append("$ " + " ".join(cmd))
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "UV_NO_PROGRESS": "1", "PIP_NO_INPUT": "1"})
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                              env={**os.environ, "UV_NO_PROGRESS": "1", "PIP_NO_INPUT": "1"})
+    except subprocess.TimeoutExpired as exc:  # the child is killed by subprocess.run
+        partial = "".join(x.decode("utf-8", "replace") if isinstance(x, bytes) else x
+                          for x in (exc.stdout, exc.stderr) if x)
+        log.append(partial.strip())
+        last = next((line.strip() for line in reversed(partial.splitlines()) if line.strip()), "no output")
+        raise CannotInstall(f"cannot install: `{' '.join(os.path.basename(c) for c in cmd[:3])} ...` did not "
+                            f"finish within the install timeout of {timeout:g}s (last output: {last})") from None
     text = proc.stdout + proc.stderr
     log.append(text.strip())
     if proc.returncode != 0:
-        cause = unsupported_cause(text)
-        if cause is not None:
-            raise EnvUnsupported(cause)
-        first = next((line.strip() for line in text.splitlines() if line.strip()), "no output")
-        raise EnvError(f"{os.path.basename(cmd[0])} exited {proc.returncode}: {first}")
+        raise install_failure(os.path.basename(cmd[0]), proc.returncode, text)
 
 
 def _freeze(python: str, with_uv: bool) -> dict[str, str]:

@@ -24,7 +24,7 @@ from ..judge.claims import ClaimsError
 from ..paths import REPO
 from ..plan.filters import parse_shard
 from ..run.cell import RunOptions
-from .common import UsageError
+from .common import ResultsError, UsageError
 from .results import cmd_merge, cmd_report, cmd_seed, cmd_update_axes
 from .running import cmd_cell, cmd_plan, cmd_run
 
@@ -117,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, AxesError, LockError, PolicyError, ReleaseError, ClaimsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except ResultsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

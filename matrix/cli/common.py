@@ -21,6 +21,10 @@ class UsageError(Exception):
     """One line for the user; exit 2."""
 
 
+class ResultsError(Exception):
+    """The results directory cannot be written (read-only, full): one line for the user; exit 1."""
+
+
 def results_path(args: argparse.Namespace) -> str:
     return os.path.join(args.results, "matrix.json")
 

@@ -10,9 +10,11 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from ..axes.lock import LockError, load_lock, release_info
+from ..axes.releases import ReleaseError, releases
 from ..axes.spec import load_axes
 from ..backends import get as get_backend
-from ..engine import run_cells
+from ..engine import fatal_write_error, run_cells
 from ..judge.claims import evaluate, load_claims
 from ..judge.outcome import CellOutcome
 from ..paths import REPO, known_apps
@@ -21,8 +23,8 @@ from ..report.advice import SYMBOLS
 from ..report.diff import diff_results, render_diff
 from ..report.entries import cell_entry, results_document
 from ..report.files import load_results, write_results
-from .common import (UsageError, committed_results, engine_options, planned, previous_verdicts, resolve_backend,
-                     results_path)
+from .common import (ResultsError, UsageError, committed_results, engine_options, planned, previous_verdicts,
+                     resolve_backend, results_path)
 
 
 class Progress:
@@ -80,6 +82,76 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+class ResultStream:
+    """matrix.partial.jsonl: one JSON line per finished cell, appended with os.write (no buffer that a
+    full disk could leave half-flushed). A line that cannot be written whole is cut off again, and a torn
+    last line left by a crash is dropped when the stream is opened, so the stream is always whole lines."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        with open(path, "rb") as fh:
+            data = fh.read()
+        if data and not data.endswith(b"\n"):
+            os.ftruncate(self.fd, data.rfind(b"\n") + 1)
+
+    def append(self, entry: dict[str, Any]) -> None:
+        data = memoryview((json.dumps(entry) + "\n").encode())
+        end = os.lseek(self.fd, 0, os.SEEK_END)
+        try:
+            while data:
+                data = data[os.write(self.fd, data):]
+        except OSError:
+            try:
+                os.ftruncate(self.fd, end)
+            except OSError:
+                pass
+            raise
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+class _StreamFailed(Exception):
+    def __init__(self, error: OSError):
+        super().__init__(str(error))
+        self.error = error
+
+
+def _write_results_whole(doc: dict[str, Any], outdir: str) -> list[str]:
+    """write_results into a scratch directory beside the results, then move each file into place: a full
+    disk never leaves a truncated matrix.json behind."""
+    import shutil
+    import tempfile
+
+    scratch = tempfile.mkdtemp(prefix=".writing-", dir=outdir)
+    try:
+        written = write_results(doc, scratch)
+        final = []
+        for path in written:
+            target = os.path.join(outdir, os.path.basename(path))
+            os.replace(path, target)
+            final.append(target)
+        return final
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _failed_place(exc: OSError, results: str) -> str:
+    """Where a write failed: the file it names, else the results directory if that one is full or
+    read-only, else the disk (the cache's environments and records live elsewhere)."""
+    if exc.filename:
+        inside = os.path.abspath(str(exc.filename)).startswith(os.path.abspath(results) + os.sep)
+        return f"the results directory {results}" if inside else str(exc.filename)
+    try:
+        st = os.statvfs(results)
+        if st.f_bavail * st.f_frsize < 1024 * 1024 or st.f_flag & os.ST_RDONLY:
+            return f"the results directory {results}"
+    except OSError:
+        pass
+    return "the disk"
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     opts = engine_options(args)
     backend, engine = resolve_backend(args.backend)
@@ -88,32 +160,56 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not cells:
         raise UsageError("the filters select no cell; `python -m matrix plan` lists them")
     stream_path = os.path.join(args.results, "matrix.partial.jsonl")
-    os.makedirs(args.results, exist_ok=True)
+    shown = os.path.relpath(stream_path, REPO)
+    shown = stream_path if shown.startswith("..") else shown
+    again = " ".join(["nox -s matrix --", *(["--full"] if args.full else []), "--resume"])
     entries: dict[str, dict[str, Any]] = {}
-    if args.resume:
-        for cell_id, entry in read_stream(stream_path).items():
-            if entry.get("repeats", 1) >= opts.repeat and entry.get("units") == opts.run.units:
-                entries[cell_id] = entry
-    elif os.path.exists(stream_path):
-        os.remove(stream_path)
+    try:
+        os.makedirs(args.results, exist_ok=True)
+        if args.resume:
+            for cell_id, entry in read_stream(stream_path).items():
+                # `error` cells could not be answered (an engine gone, the index unreachable): a resume retries them
+                if entry.get("verdict") == "error":
+                    continue
+                if entry.get("repeats", 1) >= opts.repeat and entry.get("units") == opts.run.units:
+                    entries[cell_id] = entry
+        elif os.path.exists(stream_path):
+            os.remove(stream_path)
+        stream = ResultStream(stream_path)
+    except OSError as exc:
+        raise ResultsError(f"cannot write to the results directory {args.results}: {exc}") from None
     progress = Progress(len(cells) - len([c for c in cells if c.id in entries]))
 
-    with open(stream_path, "a", encoding="utf-8") as stream:
-        def done(outcome: CellOutcome) -> None:
-            entry = cell_entry(outcome)
-            entries[entry["id"]] = entry
-            stream.write(json.dumps(entry) + "\n")
-            stream.flush()
-            progress(entry)
-
+    def done(outcome: CellOutcome) -> None:
+        entry = cell_entry(outcome)
+        entries[entry["id"]] = entry
         try:
-            run_cells(cells, opts, done, skip=set(entries))
-        except KeyboardInterrupt:
-            again = " ".join(["nox -s matrix --", *(["--full"] if args.full else []), "--resume"])
-            raise UsageError(f"interrupted: finished cells are in {os.path.relpath(stream_path, REPO)}; "
-                             f"continue with `{again}` (and the same filters)") from None
-        finally:
-            progress.close()
+            stream.append(entry)
+        except OSError as exc:
+            raise _StreamFailed(exc) from None
+        progress(entry)
+
+    try:
+        run_cells(cells, opts, done, skip=set(entries))
+    except KeyboardInterrupt:
+        raise UsageError(f"interrupted: finished cells are in {shown}; "
+                         f"continue with `{again}` (and the same filters)") from None
+    except _StreamFailed as exc:
+        finished = len(read_stream(stream_path))
+        raise ResultsError(f"cannot write to the results directory {args.results} ({exc.error.strerror or exc}): "
+                           f"the run stopped; the {finished} cells that finished are in {shown}; make room and "
+                           f"continue with `{again}` (and the same filters)") from None
+    except OSError as exc:
+        if not fatal_write_error(exc):
+            raise
+        finished = len(read_stream(stream_path))
+        where = _failed_place(exc, args.results)
+        raise ResultsError(f"cannot write to {where} ({exc.strerror}): the run stopped; the {finished} cells "
+                           f"that finished are in {shown}; make room and continue with `{again}` "
+                           "(and the same filters)") from None
+    finally:
+        progress.close()
+        stream.close()
     ordered = [entries[c.id] for c in cells if c.id in entries]
     if (args.only or args.exclude) and previous_verdicts(results_path(args)):
         # a filtered run updates its cells in the existing results instead of dropping the rest
@@ -125,12 +221,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     if engine:
         doc["host"]["docker_engine"] = engine
     committed = committed_results(results_path(args)) if not args.shard else None
-    for path in write_results(doc, args.results):
+    try:
+        written = _write_results_whole(doc, args.results)
+    except OSError as exc:
+        raise ResultsError(f"cannot write the results into {args.results} ({exc.strerror or exc}): every cell "
+                           f"finished and is in {shown}; make room and write them with `{again}`") from None
+    for path in written:
         print("wrote", os.path.relpath(path, REPO))
     if committed is not None:
         print("compared with the committed results/matrix.json:")
         print(render_diff(diff_results(committed, doc)))
-    os.remove(stream_path)
+    errors = [e["id"] for e in ordered if e["verdict"] == "error" and e["id"] in {c.id for c in cells}]
+    if errors:
+        print(f"{len(errors)} cell(s) are `error` (reasons above); {shown} is kept: once the cause is fixed, "
+              f"rerun just them with `{again}` (and the same filters)", flush=True)
+    else:
+        os.remove(stream_path)
     return 0
 
 
@@ -154,8 +260,59 @@ def cell_from_id(cell_id: str, available: dict) -> Cell:
     if route and not (known and route in known.routes):
         allowed = ", ".join(known.routes) if known and known.routes else "none for this app"
         raise UsageError(f"unknown route {route!r} in {cell_id!r}; allowed: {allowed}")
+    check_releases(pins)
     return Cell(app, variant, python, pins, requires=unpinned(known.requires if known else (), pins), route=route,
                 memory=known.memory if known else None)
+
+
+def check_releases(pins: tuple[tuple[str, str], ...]) -> None:
+    """Every pinned version must be a release of its package: one line and exit 2 otherwise, naming the
+    nearest releases. The lock answers for the versions it lists; others are looked up in PyPI's release
+    data (cached under .matrix/pypi, refreshed once when the version is not in the cache). When PyPI cannot
+    be reached the version is not refused: a warning line says it is unchecked, and the installer (which may
+    use a mirror that knows it) decides; a version it cannot find makes the cell `error`, "cannot install"."""
+    try:
+        lock = load_lock()
+    except LockError:
+        lock = {}
+    for name, version in pins:
+        if release_info(lock, name, version):
+            continue
+        try:
+            known = releases(name)
+            if version not in {r.version for r in known}:
+                known = releases(name, refresh=True)  # released after the cache was written?
+        except ReleaseError as exc:
+            raise UsageError(f"{name} {version}: {exc}") from None
+        except (OSError, ValueError) as exc:
+            print(f"warning: cannot check that {name} {version} is a release of {name}: PyPI's release data is "
+                  f"unreachable ({exc}) and the lock does not list it; trying to install it anyway",
+                  file=sys.stderr, flush=True)
+            continue
+        if version not in {r.version for r in known}:
+            raise UsageError(f"{name} {version} is not a release of {name}; nearest: "
+                             + ", ".join(nearest_versions(version, [r.version for r in known if not r.yanked])))
+
+
+def nearest_versions(version: str, versions: list[str], count: int = 3) -> list[str]:
+    """The `count` versions closest to `version` in version order (the closest first; newest on ties);
+    the newest ones when `version` is not a valid version at all."""
+    from packaging.version import InvalidVersion, Version
+
+    final = sorted({v for v in versions if not Version(v).is_prerelease}, key=Version) or sorted(versions, key=Version)
+    try:
+        wanted = Version(version)
+    except InvalidVersion:
+        return final[::-1][:count]
+    below = [v for v in final if Version(v) < wanted][::-1]
+    above = [v for v in final if Version(v) > wanted]
+    out: list[str] = []
+    while len(out) < count and (below or above):
+        if below:
+            out.append(below.pop(0))
+        if above and len(out) < count:
+            out.append(above.pop(0))
+    return out
 
 
 def _stream(path: str, stop: threading.Event) -> None:
@@ -165,6 +322,10 @@ def _stream(path: str, stop: threading.Event) -> None:
         finished = stop.is_set()
         try:
             with open(path, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                if size < pos:  # the log was capped in place (an app flooding its output): go on from its end
+                    sys.stdout.write("\n[matrix] ... the log was capped here; its head and tail are in the file ...\n")
+                    pos = size
                 fh.seek(pos)
                 chunk = fh.read()
                 pos += len(chunk)

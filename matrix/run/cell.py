@@ -17,6 +17,7 @@ from ..backends.process import AppProcess
 from ..plan.cells import Cell
 from ..sentry.server import MockSentryServer
 from .client import free_port, http
+from .logs import LogGuard
 from .record import RunRecord
 from .rounds import ROUNDS, drive_round, probe_memory
 
@@ -96,7 +97,9 @@ def run_cell_once(cell: Cell, python: str, server: MockSentryServer, log_path: s
     argv = app_argv(python, cell, server.dsn(project), port, opts, session.apps_dir)
     _note(log_path, f"attempt {attempt}: {' '.join(argv)}")
     t0 = time.monotonic()
+    guard = LogGuard(log_path)  # an app that floods its output cannot fill the disk
     app = session.launch(argv, log_path)
+    guard.__enter__()
     watchdog = threading.Timer(opts.cell_timeout, lambda: (setattr(record, "timed_out", "cell"), app.kill()))
     watchdog.daemon = True
     try:
@@ -140,6 +143,7 @@ def run_cell_once(cell: Cell, python: str, server: MockSentryServer, log_path: s
         t = time.monotonic()
         stop_app(app, base)
         session.after_stop()
+        guard.finish()
         record.timings["stop_s"] = round(time.monotonic() - t, 3)
         record.timings["total_s"] = round(time.monotonic() - t0, 3)
         if app.returncode is not None:

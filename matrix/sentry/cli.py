@@ -7,7 +7,8 @@ import sys
 import time
 from typing import Sequence
 
-from .server import DEFAULT_MAX_BODY, LOOPBACK, MockSentryServer
+from .server import (DEFAULT_DECOMPRESS_WAIT, DEFAULT_MAX_BODY, DEFAULT_MAX_DECOMPRESSIONS, LOOPBACK,
+                     MockSentryServer)
 
 
 def _port(text: str) -> int:
@@ -49,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--projects", type=_count, default=1, help="how many project DSNs to create (default 1)")
     p.add_argument("--serve-seconds", type=_seconds, default=None, help="stop by itself after this many seconds")
     p.add_argument("--max-body", type=_count_bytes, default=DEFAULT_MAX_BODY, help="body size limit in bytes")
+    p.add_argument("--max-decompressions", type=_count_bytes, default=DEFAULT_MAX_DECOMPRESSIONS,
+                   help=f"large decompressions at once (default {DEFAULT_MAX_DECOMPRESSIONS}); "
+                        "more wait, then get a 503")
+    p.add_argument("--decompress-wait", type=_seconds, default=DEFAULT_DECOMPRESS_WAIT,
+                   help=f"seconds a large decompression waits for a slot (default {DEFAULT_DECOMPRESS_WAIT:g})")
     p.add_argument("-v", "--verbose", action="store_true", help="log every request")
     return p
 
@@ -69,7 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(message)s")
     try:
-        server = MockSentryServer(args.port, max_body=args.max_body)
+        server = MockSentryServer(args.port, max_body=args.max_body, max_decompressions=args.max_decompressions,
+                                  decompress_wait=args.decompress_wait)
         server.start()
     except OSError as exc:
         print(f"error: cannot listen on {LOOPBACK}:{args.port}: {exc.strerror or exc}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Strict parsing of Sentry envelopes and bounded decoding of request bodies.
+"""Strict parsing of Sentry envelopes and bounded, streaming decoding of request bodies.
 
 The envelope format (https://develop.sentry.dev/sdk/envelopes/) is::
 
@@ -7,9 +7,20 @@ The envelope format (https://develop.sentry.dev/sdk/envelopes/) is::
     <payload>\\n
     ... more items ...
 
-An item header may carry ``"length"``: then the payload is exactly that many
-bytes and must be followed by ``\\n`` or the end of the data.  Without
-``"length"`` the payload runs up to the next ``\\n`` (or the end).
+The rules are Relay's (getsentry/relay ``relay-server/src/envelope/mod.rs`` ``Envelope::parse_bytes``
+and ``relay-server/src/envelope/item.rs`` ``Item::parse``):
+
+* a header is one JSON object, directly followed by ``\\n`` or the end of the data (``require_termination``:
+  not by a space, not by ``\\r``);
+* whitespace (blank lines) before a header is skipped: Relay reads headers with serde_json's stream
+  deserializer, which skips whitespace before a value. So blank lines between items are fine, but data that
+  ends in whitespace where an item header should follow is an "unexpected end of file";
+* with ``"length"`` the payload is exactly that many bytes, followed by ``\\n`` or the end; without it the
+  payload runs up to the next ``\\n`` (or the end).
+
+Differences that remain: a header must sit on one line (serde would accept a JSON object spread over
+several lines; no SDK writes one), and event/transaction payloads must be JSON objects here (Relay accepts
+the envelope and drops such an event later, during processing).
 
 Everything here is pure (no I/O); errors are raised as :class:`EnvelopeError`
 (or one of its subclasses) whose message is a single, specific line.
@@ -17,10 +28,12 @@ Everything here is pure (no I/O); errors are raised as :class:`EnvelopeError`
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import zlib
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Union
 
 try:  # brotli is a declared dependency, but keep the import failure readable.
     import brotli as _brotli
@@ -35,9 +48,15 @@ __all__ = [
     "Item",
     "Envelope",
     "parse_envelope",
+    "parse_first_header",
     "decode_body",
+    "content_codings",
+    "decode_codings",
+    "decode_store_body",
     "SUPPORTED_ENCODINGS",
 ]
+
+Buffer = Union[bytes, bytearray, memoryview]
 
 #: Item types whose payload must be a JSON object.
 JSON_OBJECT_ITEM_TYPES = frozenset({"event", "transaction"})
@@ -45,7 +64,12 @@ JSON_OBJECT_ITEM_TYPES = frozenset({"event", "transaction"})
 #: Content-Encoding values accepted by :func:`decode_body` (besides none).
 SUPPORTED_ENCODINGS = ("identity", "gzip", "deflate", "br")
 
+#: Whole Content-Encoding values that mean "not encoded": sentry-ruby 5.x sends "", sentry-java
+#: on Android 2.0 sends "UTF-8" (relay-server/src/middlewares/decompression.rs `should_ignore_encoding`).
+IGNORED_ENCODINGS = ("", "utf-8")
+
 _REPR_LIMIT = 60
+_WHITESPACE = b" \t\r\n"  # what serde_json skips between values
 
 
 class EnvelopeError(ValueError):
@@ -101,28 +125,33 @@ class Envelope:
 # parsing
 
 
-def parse_envelope(data: bytes) -> Envelope:
+def parse_envelope(data: Buffer) -> Envelope:
     """Parse ``data`` strictly into an :class:`Envelope`.
 
     Raises :class:`EnvelopeError` naming the offending item (1-based) and value.
     """
-    data = bytes(data)
+    if isinstance(data, memoryview):
+        data = data.tobytes()
     if not data:
         raise EnvelopeError("empty envelope")
-    line, pos = _read_line(data, 0)
-    headers = _parse_header(line, "envelope header")
+    end = len(data)
+    pos = _skip_whitespace(data, 0)
+    if pos == end:
+        raise EnvelopeError("missing envelope header: the envelope is only whitespace")
+    headers, pos = _read_header(data, pos, "envelope header")
 
     items: list[Item] = []
-    end = len(data)
     while pos < end:
-        if pos == end - 1 and data[pos] == 0x0A:
-            break  # a single trailing newline at the very end is fine
         index = len(items) + 1
-        line, pos = _read_line(data, pos)
         where = f"item {index}"
-        if not line.strip():
-            raise EnvelopeError(f"{where}: empty item header line at byte {pos - 1}")
-        item_headers = _parse_header(line, f"{where} header")
+        start = _skip_whitespace(data, pos)
+        if start == end:
+            after = f"item {index - 1}" if items else "the envelope header"
+            raise EnvelopeError(
+                f"{where}: unexpected end of envelope: only whitespace after {after} "
+                f"(a blank line may separate items, but not end the envelope)"
+            )
+        item_headers, pos = _read_header(data, start, f"{where} header")
         item_type = item_headers.get("type")
         if not isinstance(item_type, str):
             if "type" not in item_headers:
@@ -135,15 +164,38 @@ def parse_envelope(data: bytes) -> Envelope:
     return Envelope(headers=headers, items=tuple(items))
 
 
-def _read_line(data: bytes, pos: int) -> tuple[bytes, int]:
+def parse_first_header(data: Buffer) -> dict:
+    """The envelope header as Relay reads it to authenticate by its ``dsn``: the first line, one JSON
+    object (relay-server/src/endpoints/envelope.rs, ``EnvelopeParams::from_request``)."""
+    if isinstance(data, memoryview):
+        data = data.tobytes()
+    nl = data.find(b"\n")
+    line = data[: nl if nl >= 0 else len(data)]
+    try:
+        value = _loads(line)
+    except ValueError as exc:
+        raise EnvelopeError(f"the first line is not a JSON object ({exc}): {_short(bytes(line))}") from None
+    if not isinstance(value, dict):
+        raise EnvelopeError(f"the first line must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _skip_whitespace(data: Buffer, pos: int) -> int:
+    end = len(data)
+    while pos < end and data[pos] in _WHITESPACE:
+        pos += 1
+    return pos
+
+
+def _read_line(data: Buffer, pos: int) -> tuple[bytes, int]:
     """Return the bytes from ``pos`` up to the next newline (or the end) and the next position."""
     nl = data.find(b"\n", pos)
     if nl < 0:
-        return data[pos:], len(data)
-    return data[pos:nl], nl + 1
+        return bytes(data[pos:]), len(data)
+    return bytes(data[pos:nl]), nl + 1
 
 
-def _read_payload(data: bytes, pos: int, headers: dict, where: str) -> tuple[bytes, int]:
+def _read_payload(data: Buffer, pos: int, headers: dict, where: str) -> tuple[bytes, int]:
     """Cut one item payload starting at ``pos``; returns it and the position after it."""
     if "length" not in headers or headers["length"] is None:
         return _read_line(data, pos)
@@ -155,27 +207,38 @@ def _read_payload(data: bytes, pos: int, headers: dict, where: str) -> tuple[byt
         raise EnvelopeError(
             f"{where}: length {length} runs past the end of the envelope ({left} bytes left)"
         )
-    payload = data[pos : pos + length]
+    payload = bytes(data[pos : pos + length])
     pos += length
     if pos < len(data):
         if data[pos] != 0x0A:
             raise EnvelopeError(
                 f"{where}: payload of length {length} is followed by "
-                f"{_short(data[pos:pos + 10])} instead of a newline"
+                f"{_short(bytes(data[pos:pos + 10]))} instead of a newline"
             )
         pos += 1
     return payload, pos
 
 
-def _parse_header(line: bytes, what: str) -> dict:
-    """Parse one header line as a JSON object."""
+_DECODER = json.JSONDecoder(parse_constant=lambda name: _reject_constant(name))
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _read_header(data: Buffer, pos: int, what: str) -> tuple[dict, int]:
+    """Parse the header starting at ``pos`` (no leading whitespace); it must end the line."""
+    line, after = _read_line(data, pos)
     try:
-        value = _loads(line)
+        text = line.decode("utf-8")
+        value, stop = _DECODER.raw_decode(text)
     except ValueError as exc:
         raise EnvelopeError(f"{what} is not valid JSON ({exc}): {_short(line)}") from None
     if not isinstance(value, dict):
         raise EnvelopeError(f"{what} must be a JSON object, got {type(value).__name__} {_short(value)}")
-    return value
+    if stop != len(text):
+        raise EnvelopeError(f"{what} is followed by {_short(text[stop:stop + 10])} instead of a newline")
+    return value, after
 
 
 def _check_json_object(payload: bytes, where: str, item_type: str) -> None:
@@ -190,39 +253,37 @@ def _check_json_object(payload: bytes, where: str, item_type: str) -> None:
         )
 
 
-def _loads(raw: bytes) -> Any:
+def _loads(raw: Buffer) -> Any:
     """Decode UTF-8 strictly and parse JSON; raises ValueError on either failure."""
-    return json.loads(raw.decode("utf-8"))
+    return json.loads(bytes(raw).decode("utf-8"))
 
 
 # ---------------------------------------------------------------------------
-# body decoding
+# body decoding: streaming, with the size cap checked after every step
 
-_CHUNK = 64 * 1024
+#: Compressed input is fed in slices of this size, so an inflater's leftover input stays small.
+IN_STEP = 16 * 1024
+#: Each inflate step produces at most this much output before the cap is checked again.
+OUT_STEP = 64 * 1024
 
 
-def decode_body(body: bytes, content_encoding: str | None, max_size: int) -> bytes:
+def decode_body(body: Buffer, content_encoding: str | None, max_size: int,
+                on_large: Callable[[], None] | None = None) -> Buffer:
     """Undo ``Content-Encoding`` on ``body`` without producing more than ``max_size`` bytes.
 
     Supports none/``identity``, ``gzip`` (also ``x-gzip``), ``deflate`` (zlib-wrapped
     or raw) and ``br``; a comma-separated list is undone right to left.  Raises
-    :class:`UnsupportedEncoding`, :class:`TooLarge` (never materialising much more
-    than ``max_size + 1`` bytes) or :class:`BodyError` for corrupt/truncated data.
+    :class:`UnsupportedEncoding`, :class:`TooLarge` (never holding more than ``max_size``
+    plus one step of output) or :class:`BodyError` for corrupt/truncated data.
+    ``on_large`` (see :func:`decode_codings`) is called once the output passes LARGE_OUTPUT.
     """
-    if max_size < 0:
-        raise ValueError(f"max_size must be >= 0, got {max_size}")
-    codings = _parse_codings(content_encoding)
-    data = bytes(body)
-    if not codings and len(data) > max_size:
-        raise TooLarge(f"body is {len(data)} bytes, more than the limit of {max_size}")
-    for coding in reversed(codings):
-        data = _DECODERS[coding](data, max_size)
-    return data
+    return decode_codings(body, content_codings(content_encoding), max_size, on_large)
 
 
-def _parse_codings(content_encoding: str | None) -> list[str]:
-    """Split a Content-Encoding value into known codings; identity entries are dropped."""
-    if content_encoding is None:
+def content_codings(content_encoding: str | None) -> list[str]:
+    """Split a Content-Encoding value into known codings (applied in this order by the sender);
+    identity entries are dropped. Raises :class:`UnsupportedEncoding`."""
+    if content_encoding is None or content_encoding.strip().lower() in IGNORED_ENCODINGS:
         return []
     codings: list[str] = []
     for raw in content_encoding.split(","):
@@ -242,77 +303,134 @@ def _parse_codings(content_encoding: str | None) -> list[str]:
     return codings
 
 
-def _too_large(coding: str, max_size: int) -> TooLarge:
-    return TooLarge(f"{coding} body decompresses to more than the limit of {max_size} bytes")
+#: Output size from which a decompression counts as large (``on_large`` is called: the server takes one
+#: of its few decompression slots there). Normal envelopes stay below it and never wait.
+LARGE_OUTPUT = 256 * 1024
 
 
-def _inflate(data: bytes, wbits: int, max_size: int, coding: str) -> tuple[bytes, bytes]:
-    """Inflate one zlib/gzip/raw-deflate stream with bounded output.
+def decode_codings(body: Buffer, codings: list[str], max_size: int,
+                   on_large: Callable[[], None] | None = None) -> Buffer:
+    """Undo ``codings`` (as returned by :func:`content_codings`) right to left, output capped.
 
-    Returns ``(output, unused_data)``.  Raises :class:`TooLarge` once more than
-    ``max_size`` bytes would be produced, :class:`BodyError` if corrupt/truncated.
+    ``on_large`` is called (at most once, from this thread) when the output first grows past
+    LARGE_OUTPUT; it may block, or raise to abort the decompression."""
+    if max_size < 0:
+        raise ValueError(f"max_size must be >= 0, got {max_size}")
+    data: Buffer = body
+    if not codings and len(data) > max_size:
+        raise TooLarge(f"body is {len(data)} bytes, more than the limit of {max_size}")
+    hook = _Once(on_large)
+    for coding in reversed(codings):
+        data = _DECODERS[coding](memoryview(data), _Output(coding, max_size, hook))
+    return data
+
+
+class _Once:
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[[], None] | None) -> None:
+        self.fn = fn
+
+    def __call__(self) -> None:
+        fn, self.fn = self.fn, None
+        if fn is not None:
+            fn()
+
+
+class _Output:
+    """Where a decoder writes: one growing buffer, the cap checked at every step."""
+
+    __slots__ = ("buf", "coding", "max_size", "on_large")
+
+    def __init__(self, coding: str, max_size: int, on_large: Callable[[], None] | None = None) -> None:
+        self.buf = bytearray()
+        self.coding = coding
+        self.max_size = max_size
+        self.on_large = on_large
+
+    def add(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        self.buf += chunk
+        size = len(self.buf)
+        if size > self.max_size:
+            raise TooLarge(f"{self.coding} body decompresses to more than the limit of {self.max_size} bytes")
+        if size > LARGE_OUTPUT and self.on_large is not None:
+            hook, self.on_large = self.on_large, None
+            hook()
+
+
+def _inflate(data: memoryview, start: int, wbits: int, out: _Output) -> int:
+    """Inflate one zlib/gzip/raw-deflate stream that begins at ``data[start]`` into ``out``.
+
+    Input goes in IN_STEP slices, output comes out OUT_STEP at a time and the buffer never grows past
+    the cap (+ one step) before :class:`TooLarge` is raised. Returns the position just after the
+    stream; raises :class:`BodyError` if it is corrupt or truncated.
     """
     d = zlib.decompressobj(wbits)
-    out = bytearray()
-    pending = data
+    pos, end = start, len(data)
     try:
-        while not d.eof:
-            chunk = d.decompress(pending, max_size + 1 - len(out))
-            out += chunk
-            if len(out) > max_size:
-                raise _too_large(coding, max_size)
-            progressed = bool(chunk) or len(d.unconsumed_tail) < len(pending)
-            pending = d.unconsumed_tail
-            if not progressed or (not chunk and not pending):
-                break
+        while pos < end and not d.eof:
+            pending: Buffer = data[pos : pos + IN_STEP]
+            pos += len(pending)
+            while True:
+                chunk = d.decompress(pending, OUT_STEP)
+                out.add(chunk)
+                tail = d.unconsumed_tail
+                if d.eof or not (chunk or len(tail) < len(pending)):
+                    break  # finished, or no progress: it needs more input
+                pending = tail
+        if not d.eof:  # all input fed: let it flush what it still holds
+            while True:
+                chunk = d.decompress(b"", OUT_STEP)
+                if not chunk:
+                    break
+                out.add(chunk)
     except zlib.error as exc:
-        raise BodyError(f"corrupt {coding} body: {exc}") from None
+        raise BodyError(f"corrupt {out.coding} body: {exc}") from None
     if not d.eof:
-        raise BodyError(f"truncated {coding} body: compressed stream ends early")
-    return bytes(out), d.unused_data
+        raise BodyError(f"truncated {out.coding} body: compressed stream ends early")
+    return pos - len(d.unused_data)
 
 
-def _decode_gzip(data: bytes, max_size: int) -> bytes:
+def _decode_gzip(data: memoryview, out: _Output) -> bytearray:
     """Decode gzip, including several concatenated members."""
-    if not data:
+    if not len(data):
         raise BodyError("truncated gzip body: empty")
-    parts: list[bytes] = []
-    total = 0
-    rest = data
+    pos = 0
     while True:
-        out, rest = _inflate(rest, 16 + zlib.MAX_WBITS, max_size - total, "gzip")
-        parts.append(out)
-        total += len(out)
-        if not rest:
-            return b"".join(parts)
-        if not rest.startswith(b"\x1f\x8b"):
-            raise BodyError(f"corrupt gzip body: {len(rest)} bytes of trailing garbage")
+        pos = _inflate(data, pos, 16 + zlib.MAX_WBITS, out)
+        if pos >= len(data):
+            return out.buf
+        if data[pos : pos + 2] != b"\x1f\x8b":
+            raise BodyError(f"corrupt gzip body: {len(data) - pos} bytes of trailing garbage")
 
 
-def _decode_deflate(data: bytes, max_size: int) -> bytes:
+def _decode_deflate(data: memoryview, out: _Output) -> bytearray:
     """Decode HTTP ``deflate``: zlib-wrapped (RFC 1950) or, as some clients send, raw (RFC 1951)."""
-    if not data:
+    if not len(data):
         raise BodyError("truncated deflate body: empty")
     if _looks_like_zlib(data):
         try:
-            out, rest = _inflate(data, zlib.MAX_WBITS, max_size, "deflate")
+            pos = _inflate(data, 0, zlib.MAX_WBITS, out)
         except TooLarge:
             raise
         except BodyError as zlib_err:
+            out.buf.clear()
             try:
-                out, rest = _inflate(data, -zlib.MAX_WBITS, max_size, "deflate")
+                pos = _inflate(data, 0, -zlib.MAX_WBITS, out)
             except TooLarge:
                 raise
             except BodyError:
                 raise zlib_err from None
     else:
-        out, rest = _inflate(data, -zlib.MAX_WBITS, max_size, "deflate")
-    if rest:
-        raise BodyError(f"corrupt deflate body: {len(rest)} bytes of trailing garbage")
-    return out
+        pos = _inflate(data, 0, -zlib.MAX_WBITS, out)
+    if pos < len(data):
+        raise BodyError(f"corrupt deflate body: {len(data) - pos} bytes of trailing garbage")
+    return out.buf
 
 
-def _looks_like_zlib(data: bytes) -> bool:
+def _looks_like_zlib(data: Buffer) -> bool:
     """True if the first two bytes are a valid zlib (RFC 1950) header."""
     if len(data) < 2:
         return False
@@ -320,49 +438,73 @@ def _looks_like_zlib(data: bytes) -> bool:
     return cmf & 0x0F == 8 and cmf >> 4 <= 7 and (cmf << 8 | flg) % 31 == 0
 
 
-def _decode_brotli(data: bytes, max_size: int) -> bytes:
-    """Decode brotli with bounded output (brotli >= 1.1 ``output_buffer_limit``)."""
+def _decode_brotli(data: memoryview, out: _Output) -> bytearray:
+    """Decode brotli in IN_STEP input slices; after each slice, drain the output OUT_STEP at a time
+    (brotli >= 1.1 ``output_buffer_limit``) until it needs more input."""
     assert _brotli is not None
     d = _brotli.Decompressor()
-    out = bytearray()
     try:
-        try:
-            chunk = d.process(data, output_buffer_limit=max_size + 1)
-        except TypeError:  # pragma: no cover - old brotli without output limits
-            return _decode_brotli_chunked(d, data, max_size)
-        idle = 0  # consecutive calls that produced nothing (guards against spinning)
-        while True:
-            out += chunk
-            if len(out) > max_size:
-                raise _too_large("br", max_size)
-            idle = 0 if chunk else idle + 1
-            if d.is_finished() or idle > 2 or (not chunk and d.can_accept_more_data()):
-                break
-            chunk = d.process(b"", output_buffer_limit=max_size + 1 - len(out))
+        d.process(b"", output_buffer_limit=1)
+    except TypeError:  # pragma: no cover - old brotli without output limits
+        return _decode_brotli_unlimited(d, data, out)
+    except _brotli.error:
+        pass
+    try:
+        for start in range(0, len(data), IN_STEP):
+            if d.is_finished():
+                raise BodyError(f"corrupt br body: {len(data) - start} bytes of trailing garbage")
+            chunk = d.process(data[start : start + IN_STEP], output_buffer_limit=OUT_STEP)
+            while True:
+                out.add(chunk)
+                if d.is_finished() or (not chunk and d.can_accept_more_data()):
+                    break
+                chunk = d.process(b"", output_buffer_limit=OUT_STEP)
     except _brotli.error as exc:
         raise BodyError(f"corrupt br body: {exc}") from None
     if not d.is_finished():
         raise BodyError("truncated br body: compressed stream ends early")
-    return bytes(out)
+    return out.buf
 
 
-def _decode_brotli_chunked(d: Any, data: bytes, max_size: int) -> bytes:  # pragma: no cover
+def _decode_brotli_unlimited(d: Any, data: memoryview, out: _Output) -> bytearray:  # pragma: no cover
     """Fallback for old brotli: feed small input slices so output stays near the bound."""
-    out = bytearray()
     for start in range(0, len(data), 256):
-        out += d.process(data[start : start + 256])
-        if len(out) > max_size:
-            raise _too_large("br", max_size)
+        out.add(d.process(bytes(data[start : start + 256])))
     if not d.is_finished():
         raise BodyError("truncated br body: compressed stream ends early")
-    return bytes(out)
+    return out.buf
 
 
-_DECODERS: dict[str, Callable[[bytes, int], bytes]] = {
+_DECODERS: dict[str, Callable[[memoryview, _Output], bytearray]] = {
     "gzip": _decode_gzip,
     "deflate": _decode_deflate,
     "br": _decode_brotli,
 }
+
+
+def needs_inflating_store_body(body: Buffer) -> bool:
+    """True if a /store/ body is not plain JSON (relay-server/src/endpoints/store.rs `decode_bytes`)."""
+    return bool(len(body)) and body[0:1] != b"{"
+
+
+def decode_store_body(body: Buffer, max_size: int, on_large: Callable[[], None] | None = None) -> Buffer:
+    """The legacy /store/ body encodings, as Relay's store endpoint undoes them: a body that does not
+    start with ``{`` is base64; decoded, if it still does not start with ``{`` it is zlib-compressed
+    (relay-server/src/endpoints/store.rs `decode_bytes`). The inflated size is capped like any body."""
+    if not needs_inflating_store_body(body):
+        return body
+    try:
+        binary = base64.b64decode(bytes(body), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise BodyError(f"store body is neither JSON nor base64 ({exc})") from None
+    if binary[:1] == b"{":
+        return binary
+    out = _Output("base64 zlib", max_size, _Once(on_large))
+    view = memoryview(binary)
+    pos = _inflate(view, 0, zlib.MAX_WBITS, out)
+    if pos < len(view):
+        raise BodyError(f"corrupt base64 zlib body: {len(view) - pos} bytes of trailing garbage")
+    return out.buf
 
 
 # ---------------------------------------------------------------------------

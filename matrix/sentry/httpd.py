@@ -1,7 +1,8 @@
 """The mock server's HTTP layer: a threaded loopback server and a strict handler.
 
-Bodies need an exact Content-Length (411/413 before anything is read), unwanted bodies are
-drained within bounds so clients can read the answer, and every error is one line of text/plain.
+Bodies come with an exact Content-Length (411/413 before anything is read) or chunked (the size limit is
+checked at every chunk header while reading); unwanted bodies are drained within bounds so clients can
+read the answer, and every error is one line of text/plain.
 What a request means is decided by the owner (`MockSentryServer._route`); this layer only moves bytes.
 """
 from __future__ import annotations
@@ -26,6 +27,10 @@ CONNECTION_TIMEOUT = 30.0
 #: Bounds on discarding an unwanted body after answering (so the client can read the answer).
 DRAIN_TIMEOUT = 5.0
 _IO_CHUNK = 64 * 1024
+#: Bounds on the lines of a chunked body (chunk sizes, trailers).
+_MAX_CHUNK_LINE = 8 * 1024
+_MAX_TRAILERS = 64
+_HEX = frozenset(b"0123456789abcdefABCDEF")
 
 
 class _Reject(Exception):
@@ -148,29 +153,85 @@ class _Handler(BaseHTTPRequestHandler):
             raise _Reject(400, f"invalid Content-Length {raw[:40]!r}")
         return int(raw)
 
-    def read_body(self, max_body: int) -> bytes:
-        """Read exactly Content-Length bytes, enforcing 411/413 before reading anything."""
-        te = self.headers.get("Transfer-Encoding")
-        if te:
-            self.close_connection = True
+    def read_body(self, max_body: int) -> bytearray:
+        """Read the request body: exactly Content-Length bytes (411/413 before anything is read), or a
+        chunked body (RFC 9112 section 7.1) whose size is checked after every chunk header, so a body over
+        the limit gets its 413 as soon as it says so. The buffer grows as bytes arrive: a client that
+        announces 20 MB and sends nothing costs nothing."""
+        te_values = self.headers.get_all("Transfer-Encoding") or []
+        if te_values:
+            self.close_connection = True  # a rejected chunked body cannot be skipped: never reuse it
             if self.headers.get("Content-Length") is not None:
                 raise _Reject(400, "Transfer-Encoding together with Content-Length is not allowed")
-            raise _Reject(411, f"missing Content-Length (Transfer-Encoding {te[:40]!r} is not supported)")
+            codings = [c.strip().lower() for v in te_values for c in v.split(",") if c.strip()]
+            if codings != ["chunked"]:
+                raise _Reject(400, f"unsupported Transfer-Encoding {', '.join(te_values)[:60]!r} (only chunked)")
+            self._body_read = True
+            try:
+                body = self._read_chunked(max_body)
+            except _Reject:
+                self._body_read = False  # the rest is drained after the answer, so the client reads it
+                raise
+            self.close_connection = False  # the whole body was read: the connection stays usable
+            return body
         length = self.content_length()
         if length is None:
-            raise _Reject(411, "missing Content-Length")
+            raise _Reject(411, "missing Content-Length (send one, or Transfer-Encoding: chunked)")
         if length > max_body:
             raise _Reject(413, f"body of {length} bytes is larger than the limit of {max_body} bytes")
         self._body_read = True
+        body = bytearray()
+        self._read_into(body, length, "body")
+        return body
+
+    def _read_into(self, body: bytearray, count: int, what: str) -> None:
+        """Append exactly ``count`` bytes of the request to ``body``, at most _IO_CHUNK at a time."""
+        remaining = count
         try:
-            body = self.rfile.read(length)
+            while remaining > 0:
+                piece = self.rfile.read(min(_IO_CHUNK, remaining))
+                if not piece:
+                    break
+                body += piece
+                remaining -= len(piece)
         except (TimeoutError, OSError) as exc:
             self.close_connection = True
-            raise _Reject(400, f"could not read body: {exc!r}") from None
-        if len(body) != length:
+            raise _Reject(400, f"could not read {what}: {exc!r}") from None
+        if remaining:
             self.close_connection = True
-            raise _Reject(400, f"truncated body: got {len(body)} of {length} bytes")
-        return body
+            raise _Reject(400, f"truncated {what}: got {count - remaining} of {count} bytes")
+
+    def _read_line(self, what: str) -> bytes:
+        try:
+            line = self.rfile.readline(_MAX_CHUNK_LINE + 1)
+        except (TimeoutError, OSError) as exc:
+            raise _Reject(400, f"could not read {what}: {exc!r}") from None
+        if len(line) > _MAX_CHUNK_LINE:
+            raise _Reject(400, f"{what} longer than {_MAX_CHUNK_LINE} bytes")
+        if not line.endswith(b"\n"):
+            raise _Reject(400, f"truncated chunked body: the connection ended in a {what}")
+        return line
+
+    def _read_chunked(self, max_body: int) -> bytearray:
+        body = bytearray()
+        while True:
+            line = self._read_line("chunk size line")
+            size_text = line.split(b";", 1)[0].strip()
+            if not size_text or len(size_text) > 16 or any(c not in _HEX for c in size_text):
+                raise _Reject(400, f"invalid chunk size {line.strip()[:40].decode('latin-1')!r}")
+            size = int(size_text, 16)
+            if size == 0:
+                break
+            if len(body) + size > max_body:
+                raise _Reject(413, f"chunked body is larger than the limit of {max_body} bytes "
+                                   f"({len(body)} bytes received, the next chunk announces {size})")
+            self._read_into(body, size, "chunk")
+            if self._read_line("chunk end") not in (b"\r\n", b"\n"):
+                raise _Reject(400, "a chunk is longer than its size line says")
+        for _ in range(_MAX_TRAILERS):  # trailer fields are read and ignored
+            if self._read_line("trailer line") in (b"\r\n", b"\n"):
+                return body
+        raise _Reject(400, f"more than {_MAX_TRAILERS} trailer lines after a chunked body")
 
     def _has_unread_body(self) -> bool:
         if self._body_read:

@@ -7,16 +7,19 @@ always removed when the cell's session ends.
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 from typing import Iterator
 
 from ...paths import APPS_DIR
 from ...plan.cells import Cell
-from ..base import Env
+from ..base import Env, EnvError
 from ..interpreters import Interpreter, discover
 from ..process import AppProcess
 from .base_images import registry_available
 from .cell_images import prepare_image
 from .container import Container
+from .engine import DockerError, engine_available
 
 APPS_MOUNT = "/apps"
 CONTAINER_ENV = {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
@@ -65,9 +68,34 @@ class DockerBackend:
         return self._interpreters
 
     def prepare(self, cell: Cell, log: list[str]) -> Env:
-        return prepare_image(self.interpreters()[cell.python], cell.pin_specs(), log, list(cell.requires))
+        try:
+            return prepare_image(self.interpreters()[cell.python], cell.pin_specs(), log, list(cell.requires))
+        except (EnvError, DockerError) as exc:
+            gone = engine_gone(exc)
+            if gone is not None:
+                raise gone from None
+            if isinstance(exc, EnvError):
+                raise
+            raise EnvError(str(exc)) from None
 
     @contextlib.contextmanager
     def session(self, env: Env) -> Iterator[DockerSession]:
-        with cell_container(env) as box:
+        box = cell_container(env)
+        try:
+            box.__enter__()
+        except DockerError as exc:
+            raise (engine_gone(exc) or EnvError(f"could not start the cell's container: {exc}")) from None
+        try:
             yield DockerSession(box)
+        finally:
+            box.stop()
+
+
+def engine_gone(exc: Exception) -> EnvError | None:
+    """If the Docker engine no longer answers, an EnvError that says so (and what failed); else None."""
+    if engine_available() is not None:
+        return None
+    host = os.environ.get("DOCKER_HOST") or "the default socket"
+    m = re.match(r"^`\S*docker (\w+).*?` exited \d+: (.*)$", str(exc), re.S)
+    what, detail = (f" (docker {m.group(1)})", m.group(2)) if m else ("", str(exc))
+    return EnvError(f"the Docker engine stopped answering at {host}{what}: {detail}")

@@ -13,8 +13,8 @@ import re
 import threading
 import time
 
-from ..base import Env, EnvError, EnvUnsupported
-from ..install import InstallStep, install_plan, parse_freeze, unsupported_cause
+from ..base import CannotInstall, Env, EnvError, EnvUnsupported
+from ..install import InstallStep, install_plan, parse_freeze, unreachable_cause, unsupported_cause
 from ..interpreters import Interpreter
 from . import engine as docker
 from .container import build_by_commit
@@ -82,6 +82,9 @@ def _classify(exc: docker.BuildError) -> Exception:
     if not marker:  # it failed while setting up, before the pins' own resolution
         return EnvError(str(exc))
     lines = lines[marker[-1] + 1:]
+    cause = unreachable_cause("\n".join(lines))
+    if cause is not None:
+        return CannotInstall(f"cannot install: the package index is unreachable ({cause})")
     cause = unsupported_cause("\n".join(lines))
     if cause is not None:
         return EnvUnsupported(_shorten(cause or str(exc)))

@@ -28,127 +28,10 @@ from matrix.sentry.envelope import (
     parse_envelope,
 )
 from matrix.sentry.server import DEFAULT_MAX_BODY, MockSentryServer
-
-try:
-    import sentry_sdk.envelope as sdk_envelope
-except ImportError:  # the harness host may not have the SDK; hand-built envelopes still run
-    sdk_envelope = None
+from matrix.sentry.tests.helpers import (TIMEOUT, assert_still_serving, auth, events, make_envelope,
+                                         minimal_envelope, post_envelope, raw_exchange, request, sdk_envelope)
 
 REPO = Path(__file__).resolve().parents[3]
-TIMEOUT = 10.0
-
-
-# ---------------------------------------------------------------------------
-# helpers
-
-
-@pytest.fixture(scope="module")
-def server() -> Any:
-    with MockSentryServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def pid(server: MockSentryServer) -> int:
-    return server.new_project()
-
-
-def request(
-    server: MockSentryServer,
-    method: str,
-    path: str,
-    body: bytes | None = None,
-    headers: dict[str, str] | None = None,
-    conn: http.client.HTTPConnection | None = None,
-) -> tuple[int, bytes, http.client.HTTPResponse]:
-    own = conn is None
-    conn = conn or http.client.HTTPConnection("127.0.0.1", server.port, timeout=TIMEOUT)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        resp = conn.getresponse()
-        data = resp.read()
-        return resp.status, data, resp
-    finally:
-        if own:
-            conn.close()
-
-
-def auth(server: MockSentryServer, key: str | None = None) -> dict[str, str]:
-    key = server.public_key if key is None else key
-    return {"X-Sentry-Auth": f"Sentry sentry_key={key}, sentry_version=7, sentry_client=test/1.0"}
-
-
-def post_envelope(server: MockSentryServer, pid: int, body: bytes, encoding: str | None = None,
-                  headers: dict[str, str] | None = None, **kw: Any) -> tuple[int, bytes, Any]:
-    hdrs = {"Content-Type": "application/x-sentry-envelope", **auth(server), **(headers or {})}
-    if encoding:
-        hdrs["Content-Encoding"] = encoding
-    return request(server, "POST", f"/api/{pid}/envelope/", body, hdrs, **kw)
-
-
-def events(server: MockSentryServer, pid: int) -> dict:
-    status, data, _ = request(server, "GET", f"/api/{pid}/events/")
-    assert status == 200, data
-    return json.loads(data)
-
-
-def make_envelope(message: str = "hello") -> tuple[bytes, str, list[tuple[str, Any]]]:
-    """An envelope with an event, a text attachment with newlines and an empty attachment.
-
-    Built by the real SDK when importable.  Returns (bytes, event_id, [(type, parsed payload)]).
-    """
-    event_id = uuid.uuid4().hex
-    event = {"event_id": event_id, "message": message, "level": "info", "tags": {"unit": message}}
-    if sdk_envelope is not None:
-        env = sdk_envelope.Envelope(headers={"event_id": event_id, "sent_at": "2024-01-01T00:00:00Z"})
-        env.add_event(event)
-        env.add_item(sdk_envelope.Item(payload=sdk_envelope.PayloadRef(bytes=b"line1\nline2"),
-                                       type="attachment", filename="a.txt"))
-        env.add_item(sdk_envelope.Item(payload=sdk_envelope.PayloadRef(bytes=b""), type="attachment"))
-        raw = env.serialize()
-    else:
-        ev = json.dumps(event).encode()
-        raw = b"".join([
-            json.dumps({"event_id": event_id}).encode(), b"\n",
-            json.dumps({"type": "event", "length": len(ev)}).encode(), b"\n", ev, b"\n",
-            b'{"type":"attachment","filename":"a.txt","length":11}\nline1\nline2\n',
-            b'{"type":"attachment","length":0}\n\n',
-        ])
-    return raw, event_id, [("event", event), ("attachment", None), ("attachment", None)]
-
-
-def minimal_envelope() -> bytes:
-    return b'{}\n{"type":"event"}\n{"message":"ok"}\n'
-
-
-def assert_still_serving(server: MockSentryServer) -> None:
-    p = server.new_project()
-    status, data, _ = post_envelope(server, p, minimal_envelope())
-    assert status == 200, data
-    assert len(server.items(p)) == 1
-
-
-def raw_exchange(server: MockSentryServer, head: bytes, body: bytes = b"") -> bytes:
-    """Send raw bytes on a fresh socket and read the answer until the server closes or 2s pass."""
-    with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as sock:
-        sock.sendall(head + body)
-        sock.settimeout(2.0)
-        chunks = []
-        try:
-            while True:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                if b"\r\n\r\n" in b"".join(chunks):
-                    header, _, rest = b"".join(chunks).partition(b"\r\n\r\n")
-                    for line in header.split(b"\r\n"):
-                        if line.lower().startswith(b"content-length:"):
-                            if len(rest) >= int(line.split(b":")[1]):
-                                return b"".join(chunks)
-        except socket.timeout:
-            pass
-        return b"".join(chunks)
 
 
 # ---------------------------------------------------------------------------
@@ -164,7 +47,11 @@ class TestParseEnvelope:
         env = parse_envelope(b'{}\n{"type":"a","length":3}\nabc\n')
         assert [(i.type, i.payload) for i in env.items] == [("a", b"abc")]
         assert parse_envelope(b'{}\n{"type":"a","length":3}\nabc').items[0].payload == b"abc"
-        assert parse_envelope(b'{}\n{"type":"a"}\nabc\n\n').items[0].payload == b"abc"
+        # Relay: whitespace where the next item header should start, up to the end, is "unexpected end of file"
+        with pytest.raises(EnvelopeError, match="item 2: unexpected end of envelope"):
+            parse_envelope(b'{}\n{"type":"a"}\nabc\n\n')
+        with pytest.raises(EnvelopeError, match="item 1: unexpected end of envelope: only whitespace after the envelope header"):
+            parse_envelope(b'{}\n\n')
 
     def test_empty_payload_with_length_zero(self) -> None:
         env = parse_envelope(b'{}\n{"type":"a","length":0}\n\n{"type":"b","length":0}\n')
@@ -200,7 +87,10 @@ class TestParseEnvelope:
             (b'{}\n{"type":"a","length":"3"}\nabc\n', "got '3'"),
             (b'{}\n{"type":"event"}\n{broken\n', "item 1: event payload is not valid JSON"),
             (b'{}\n{"type":"transaction","length":2}\n[]\n', "item 1: transaction payload must be a JSON object"),
-            (b'{}\n\n{"type":"a"}\n', "item 1: empty item header line"),
+            (b'{} \n{"type":"a"}\n', "envelope header is followed by ' ' instead of a newline"),
+            (b'{"a":1}\r\n{"type":"a"}\n', "envelope header is followed by '\\r' instead of a newline"),
+            (b'{}\n{"type":"a","x":NaN}\n\n', "item 1 header is not valid JSON (NaN is not JSON)"),
+            (b" \n\t", "missing envelope header"),
         ],
     )
     def test_malformed(self, data: bytes, reason: str) -> None:
@@ -341,7 +231,8 @@ def test_store_endpoint(server: MockSentryServer, pid: int) -> None:
     "Sentry sentry_key={key}, sentry_version=7",
     "Sentry sentry_version=7,sentry_client=raven-python/6.10.0,sentry_key={key}",
     "Sentry  sentry_key = {key} ,  sentry_version=7 ",
-    "sentry_key={key}",
+    "sentry sentry_key={key}",
+    "SENTRY sentry_key={key},sentry_version=7.0",
 ])
 def test_auth_header_variants(server: MockSentryServer, pid: int, header: str) -> None:
     status, data, _ = request(server, "POST", f"/api/{pid}/envelope/", minimal_envelope(),
@@ -357,11 +248,16 @@ def test_auth_query_param(server: MockSentryServer, pid: int) -> None:
 
 def test_auth_wrong_and_missing(server: MockSentryServer, pid: int) -> None:
     status, data, _ = post_envelope(server, pid, minimal_envelope(), headers=auth(server, "abc"))
-    assert (status, data.decode().strip()) == (401, "wrong sentry_key 'abc'")
+    assert (status, data.decode().strip()) == (401, "wrong sentry_key 'abc' (from the X-Sentry-Auth header)")
     status, data, _ = request(server, "POST", f"/api/{pid}/envelope/?sentry_key=zzz", minimal_envelope())
-    assert (status, data.decode().strip()) == (401, "wrong sentry_key 'zzz'")
+    assert (status, data.decode().strip()) == (401, "wrong sentry_key 'zzz' (from the query string)")
     status, data, _ = request(server, "POST", f"/api/{pid}/envelope/", minimal_envelope())
-    assert (status, data.decode().strip()) == (401, "missing sentry_key")
+    assert status == 401 and data.decode().startswith("missing authorization information")
+    assert "the envelope header gives no dsn" in data.decode() and data.count(b"\n") == 1
+    # Relay reads X-Sentry-Auth only with the "Sentry " scheme: a bare key=value list is no auth at all
+    status, data, _ = request(server, "POST", f"/api/{pid}/envelope/", minimal_envelope(),
+                              {"X-Sentry-Auth": f"sentry_key={server.public_key}"})
+    assert status == 401 and data.decode().startswith("missing authorization information")
     assert server.items(pid) == []
     assert_still_serving(server)
 
@@ -436,20 +332,7 @@ def test_missing_content_length(server: MockSentryServer, pid: int) -> None:
             f"X-Sentry-Auth: sentry_key={server.public_key}\r\n\r\n").encode()
     answer = raw_exchange(server, head)
     assert answer.startswith(b"HTTP/1.1 411 "), answer[:100]
-    assert answer.endswith(b"\r\n\r\nmissing Content-Length\n")
-    assert_still_serving(server)
-
-
-def test_chunked_body_refused(server: MockSentryServer, pid: int) -> None:
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=TIMEOUT)
-    try:
-        conn.request("POST", f"/api/{pid}/envelope/", body=iter([minimal_envelope()]),
-                     headers=auth(server), encode_chunked=True)
-        resp = conn.getresponse()
-        assert resp.status == 411
-        assert b"missing Content-Length" in resp.read()
-    finally:
-        conn.close()
+    assert answer.endswith(b"\r\n\r\nmissing Content-Length (send one, or Transfer-Encoding: chunked)\n")
     assert_still_serving(server)
 
 
