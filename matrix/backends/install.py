@@ -95,6 +95,30 @@ def companion_caps(step: InstallStep, pins: list[str]) -> list[str]:
     return caps
 
 
+def uses_uv(minor: str) -> bool:
+    """uv drives every Python 3; Python 2.7 gets virtualenv<20.22 and its pip."""
+    return tuple(int(x) for x in minor.split(".")) >= (3, 6)
+
+
+CAP = "cap:"  # an install word that caps a companion (a pip constraint), never installs it
+
+
+def installer_args(minor: str, steps: list[InstallStep], pins: list[str]) -> list[list[str]]:
+    """The installer arguments of every step, the same on both backends (the Docker image runs exactly
+    these words): for uv, `--exclude-newer <cutoff>`, never a pre-release, gevent/greenlet from wheels
+    only; for pip (Python 2.7, no date limit), companions capped at the step's era (`cap:` words)."""
+    lines = []
+    for step in steps:
+        if uses_uv(minor):
+            args = ["--exclude-newer", step.cutoff] if step.cutoff else []
+            args += ["--prerelease", "disallow"]
+            args += [arg for name in NO_BUILD for arg in ("--only-binary", name)]
+        else:
+            args = [CAP + cap for cap in companion_caps(step, pins)]
+        lines.append(args + list(step.requirements))
+    return lines
+
+
 def _uv() -> list[str]:
     found = shutil.which("uv")
     return [found] if found else [sys.executable, "-m", "uv"]

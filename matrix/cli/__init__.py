@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plan", help="list the planned cells")
     common(p)
     backend(p)
+    p.add_argument("--verbose", action="store_true", help="also list the combinations not planned, and why")
     p.set_defaults(func=cmd_plan)
     p = sub.add_parser("run", help="run the matrix and write results/")
     common(p)

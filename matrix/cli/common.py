@@ -39,13 +39,14 @@ def resolve_backend(requested: str) -> tuple[str, str | None]:
         raise UsageError(str(exc)) from None
 
 
-def planned(args: argparse.Namespace, backend: str) -> list[Cell]:
-    """The cells of this size on this backend, filtered (--only/--exclude) and sharded."""
+def planned(args: argparse.Namespace, backend: str, not_planned: list[Cell] | None = None) -> list[Cell]:
+    """The cells of this size on this backend, filtered (--only/--exclude) and sharded. The combinations
+    that cannot run (the lock, the axes' not_applicable rules) go to `not_planned`, unfiltered."""
     from .. import backends
 
     available = backends.get(backend).interpreters()
     cells = plan_cells(load_axes(), load_lock(), set(available), size="full" if args.full else "default",
-                       backend=backend)
+                       backend=backend, not_planned=not_planned)
     try:
         only = [parse_filter(expr, cells) for expr in args.only]
         exclude = [parse_filter(expr, cells) for expr in args.exclude]
@@ -84,3 +85,8 @@ def committed_results(path: str) -> dict | None:
         return json.loads(proc.stdout)
     except ValueError:
         return None
+
+
+def not_planned_entries(cells: list[Cell]) -> list[dict]:
+    """matrix.json's `not_planned`: what the plan left out and why (shown collapsed per app)."""
+    return [{"id": c.id, "app": c.app, "variant": c.variant, "reason": c.unsupported or ""} for c in cells]

@@ -13,6 +13,7 @@ from ..judge.claims import evaluate, load_claims
 from ..paths import REPO
 from ..report.diff import diff_results, render_diff
 from ..report.entries import results_document
+from ..report.summary import summarize
 from ..report.files import load_results, write_results
 from .common import UsageError, results_path
 
@@ -32,6 +33,7 @@ def cmd_update_axes(args: argparse.Namespace) -> int:
 def cmd_merge(args: argparse.Namespace) -> int:
     """Merge shards' matrix.json files into one results set (claims recomputed over all cells)."""
     cells: dict[str, dict] = {}
+    not_planned: dict[str, dict] = {}
     commands, host = [], None
     for path in args.shards:
         try:
@@ -40,13 +42,15 @@ def cmd_merge(args: argparse.Namespace) -> int:
             raise UsageError(f"cannot read shard {path}: {exc}") from None
         commands.append(doc.get("command", ""))
         host = host or doc.get("host")
+        not_planned.update({c["id"]: c for c in doc.get("not_planned", [])})
         for cell in doc["cells"]:
             if cell["id"] in cells and cells[cell["id"]] != cell:
                 raise UsageError(f"cell {cell['id']} appears in two shards with different results")
             cells[cell["id"]] = cell
     entries = list(cells.values())
     doc = results_document(entries, command=args.command_label or commands[0].split(" --shard")[0],
-                           backend=(host or {}).get("backend", "venv"), claims=evaluate(load_claims(), entries))
+                           backend=(host or {}).get("backend", "venv"), claims=evaluate(load_claims(), entries),
+                           apps=load_axes().apps, not_planned=list(not_planned.values()))
     for written in write_results(doc, args.results):
         print("wrote", os.path.relpath(written, REPO))
     return 0
@@ -61,6 +65,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(f"{path} is not valid JSON: {exc}") from None
     doc["claims"] = evaluate(load_claims(), doc["cells"])
+    if all("scope" in c for c in doc["cells"]):
+        doc["summary"] = summarize(doc["cells"], load_axes().apps)
     if args.diff:
         try:
             old = load_results(args.diff)
