@@ -101,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--diff", metavar="OLD_MATRIX_JSON", default=None,
                    help="list verdict changes, new and vanished cells against an older matrix.json (writes nothing)")
     p.add_argument("--fail-on-change", action="store_true", help="with --diff: exit 1 when a verdict changed")
+    p.add_argument("--screenshots", action="store_true",
+                   help="also save index.png (1400x900) and index-phone.png (390x844) with headless Chromium")
     p.set_defaults(func=cmd_report)
     p = sub.add_parser("seed", help="build the Docker base images offline (Debian rootfs + local interpreters)")
     p.add_argument("pythons", nargs="*", help="minor versions (default: every interpreter found)")

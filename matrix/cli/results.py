@@ -79,6 +79,14 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 0
     for written in write_results(doc, args.results):
         print("wrote", os.path.relpath(written, REPO))
+    if args.screenshots:
+        from ..report.browser import BrowserMissing, screenshots
+
+        try:
+            for written in screenshots(args.results):
+                print("wrote", os.path.relpath(written, REPO))
+        except BrowserMissing as exc:
+            raise UsageError(f"--screenshots: {exc}") from None
     return 0
 
 
