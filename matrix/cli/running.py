@@ -10,6 +10,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from ..axes.lock import load_lock
 from ..axes.spec import load_axes
 from ..backends import get as get_backend
 from ..engine import run_cells
@@ -17,13 +18,15 @@ from ..judge.claims import evaluate, load_claims
 from ..judge.outcome import CellOutcome
 from ..paths import REPO, known_apps
 from ..plan.cells import Cell, CellIdError, parse_cell_id, unpinned
+from ..plan.sources import newest_sdk
 from ..report.advice import SYMBOLS, scope_mark
 from ..report.diff import diff_results, render_diff
 from ..report.entries import cell_entry, results_document
 from ..report.files import load_results, write_results
+from ..report.runinfo import run_record
 from ..report.view import counts
-from .common import (UsageError, committed_results, engine_options, not_planned_entries, planned, previous_verdicts,
-                     resolve_backend, results_path)
+from .common import (UsageError, committed_results, engine_options, lane_source, not_planned_entries, planned,
+                     previous_verdicts, resolve_backend, results_path)
 
 
 class Progress:
@@ -92,6 +95,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     backend, engine = resolve_backend(args.backend)
     print(f"backend: {backend}" + (f" (Docker engine {engine})" if engine else ""), flush=True)
     skipped: list[Cell] = []
+    source = lane_source(args)
+    if args.sdk_source and source is None:
+        print(f"--sdk-source {args.sdk_source}: PyPI has no sentry-sdk pre-release newer than "
+              f"{newest_sdk(load_lock())}: nothing to run")
+        return 0
+    if source is not None:
+        print(f"pre-release lane: sentry-sdk {source.label} from {source.requirement} ({source.detail})", flush=True)
     cells = planned(args, backend, skipped)
     if not cells:
         raise UsageError("the filters select no cell; `python -m matrix plan` lists them")
@@ -133,13 +143,17 @@ def cmd_run(args: argparse.Namespace) -> int:
                            not_planned=not_planned_entries(skipped))
     if engine:
         doc["host"]["docker_engine"] = engine
+    # what this run (or shard) was: `merge` refuses shards of different runs (report/runinfo.py)
+    doc["run"] = run_record("full" if args.full else "default", backend, args.shard,
+                            [f"--only {e}" for e in args.only] + [f"--exclude {e}" for e in args.exclude],
+                            opts.repeat, opts.run.units, source.to_json() if source else None)
     committed = committed_results(results_path(args)) if not args.shard else None
     written = write_results(doc, args.results)
     if committed is not None:
         if committed.get("host", {}).get("backend") not in (None, backend):
             print(f"note: the committed results ran on {committed['host']['backend']}, this run on {backend}")
         print("compared with the committed results:")
-        print(render_diff(diff_results(committed, doc)))
+        print(render_diff(diff_results(committed, doc), vanished=source is None))
     os.remove(stream_path)
     print(run_end(doc, [os.path.relpath(p, REPO) for p in written]))
     return 0
