@@ -152,10 +152,23 @@ def _write(path: str, text: str) -> str:
     return path
 
 
+def signature(entry: dict[str, Any]) -> list[tuple]:
+    """What an entry found, without when or at which commit: (how, role or cell id, answers before and
+    after). The pre-release lane finds the same difference night after night under new cell ids (the
+    commit is in the id), so its role is what identifies it."""
+    out = []
+    for c in entry.get("changes", []):
+        where = c.get("role") or c["new"]["id"]
+        out.append((c["how"], where, tuple(c["fields"]), tuple(c["old"].get(f) for f in c["fields"]),
+                    tuple(c["new"].get(f) for f in c["fields"])))
+    return sorted(out)
+
+
 def publish(d: ResultsDiff, old_doc: dict[str, Any], new_doc: dict[str, Any], changes_dir: str, folder: str,
             new_base: str | None, old_base: str | None, badge_suffix: str = "") -> list[str]:
-    """Write the badges (always: they show the current results) and, when the diff has changes, the
-    entry on top of CHANGES.md and changes.json. Returns the paths written."""
+    """Write the badges (always: they show the current results) and, when the diff has changes that the
+    newest entry does not already say (same signature), the entry on top of CHANGES.md and changes.json.
+    Returns the paths written."""
     written = []
     for app, data in badges(new_doc, badge_suffix).items():
         written.append(_write(os.path.join(changes_dir, BADGES_DIR, f"{app}.json"),
@@ -169,6 +182,10 @@ def publish(d: ResultsDiff, old_doc: dict[str, Any], new_doc: dict[str, Any], ch
         feed = json.loads(raw) if raw else None
     except ValueError as exc:  # never overwrite the history with a feed of one entry
         raise ValueError(f"{json_path} is not valid JSON ({exc}): fix or remove it first") from None
+    newest = ((feed or {}).get("entries") or [None])[0]
+    if newest and newest.get("key") != entry["key"] and newest.get("folder") == folder \
+            and signature(newest) == signature(entry):
+        return written  # the same differences as the newest entry: nothing new to log
     written.append(_write(json_path, json.dumps(prepend_feed(feed, entry), indent=1, ensure_ascii=False) + "\n"))
     md_path = os.path.join(changes_dir, CHANGES_MD)
     written.append(_write(md_path, prepend_markdown(_read(md_path), entry)))

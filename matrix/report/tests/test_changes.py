@@ -19,7 +19,7 @@ def night(day, scope_new="leak"):
 
 def test_publish_prepends_entries_and_keeps_the_older_ones(tmp_path):
     for day in (1, 2):
-        old, new = night(day)
+        old, new = night(day, "leak" if day == 1 else "unknown")
         publish(diff_results(old, new), old, new, str(tmp_path), "full", "full",
                 "https://github.com/o/r/blob/" + "c" * 40 + "/results/full")
     feed = json.loads((tmp_path / "changes.json").read_text())
@@ -34,7 +34,7 @@ def test_publish_prepends_entries_and_keeps_the_older_ones(tmp_path):
     assert md.startswith("# Changes") and md.index("2026-01-02") < md.index("2026-01-01")
     assert "[now (sentry-sdk-2.75.0)](full/logs/" + T + "2.75.0.log)" in md
     # the same night reported twice: replaced, not repeated
-    old, new = night(2)
+    old, new = night(2, "unknown")
     publish(diff_results(old, new), old, new, str(tmp_path), "full", "full", None)
     assert (tmp_path / "CHANGES.md").read_text().count("<!-- entry ") == 2
     assert len(json.loads((tmp_path / "changes.json").read_text())["entries"]) == 2
@@ -82,3 +82,14 @@ def test_badges_of_a_schema_1_document_come_from_its_newest_plain_cells():
                    {"id": T + "2.75.0", "app": "threads", "variant": "plain", "verdict": "isolated", "python": "3.12.1",
                     "packages": {"sentry-sdk": "2.75.0"}}]}
     assert badges(d)["threads"]["message"] == "isolated"
+
+
+def test_a_difference_that_persists_night_after_night_is_logged_once(tmp_path):
+    """The pre-release lane finds the same role difference every night under new ids (new commits)."""
+    for day, sha in ((1, "aaaaaaaaaa"), (2, "bbbbbbbbbb")):
+        old = doc(cell(T + "2.75.0", scope="isolated"))
+        new = doc(cell(T + f"2.75.0+git.{sha}", scope="leak"))
+        new["generated_at"] = f"2026-01-{day:02d}T04:47:00+00:00"
+        publish(diff_results(old, new), old, new, str(tmp_path), "", ".", "../..")
+    entries = json.loads((tmp_path / "changes.json").read_text())["entries"]
+    assert len(entries) == 1 and entries[0]["date"] == "2026-01-01"
