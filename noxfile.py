@@ -1,6 +1,9 @@
 """Nox sessions of sentry-context-matrix. `nox -l` lists them."""
 from __future__ import annotations
 
+import argparse
+import os
+
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -45,7 +48,7 @@ def update_axes(session: nox.Session) -> None:
 
 @nox.session
 def merge(session: nox.Session) -> None:
-    """Merge shards' matrix.json files (nox -s matrix -- --shard K/N) into one results/ set."""
+    """Merge every shard of one run (nox -s matrix -- --shard K/N) into its size's folder, logs included; strict."""
     _install(session)
     session.run("python", "-m", "matrix", "merge", *session.posargs)
 
@@ -76,3 +79,32 @@ def tests(session: nox.Session) -> None:
     """The test suite: mock server over real HTTP, the judge on recorded runs, real cells end to end."""
     _install(session, "[test]")
     session.run("pytest", *(session.posargs or ["-q"]))
+
+
+@nox.session
+def rehearse(session: nox.Session) -> None:
+    """One night of .github/workflows/nightly.yml here, on a small slice: 2 shards, refused merges, the merge,
+    the role diff against planted previous results, CHANGES.md and badges (python -m tests.rehearsal)."""
+    _install(session, "[test]")
+    session.run("python", "-m", "tests.rehearsal", *session.posargs)
+
+
+@nox.session
+def prerelease(session: nox.Session) -> None:
+    """The pre-release lane: the newest SDK's cells with the SDK from PyPI's newest pre-release or a git URL
+    (-- --sdk-source pre|git+URL[@REF], other `run` options too), compared by role with the released
+    results; writes results/prerelease/<pypi|git>/ with its own CHANGES.md and badges."""
+    _install(session)
+    args = list(session.posargs) or ["--sdk-source", "pre"]
+    known = argparse.ArgumentParser(add_help=False)
+    known.add_argument("--sdk-source", required=True)
+    known.add_argument("--results", default=None)
+    known.add_argument("--full", action="store_true")
+    lane, _ = known.parse_known_args(args)
+    kind = "pypi" if lane.sdk_source == "pre" else "git"
+    results = lane.results or os.path.join("results", "prerelease", kind, "full" if lane.full else "")
+    released = os.path.join("results", "full" if lane.full else "", "matrix.json")
+    label = " ".join(["nox -s prerelease --"] + args)
+    session.run("python", "-m", "matrix", "run", "--command-label", label, *args)
+    if os.path.exists(os.path.join(results, "matrix.json")) and os.path.exists(released):
+        session.run("python", "-m", "matrix", "report", "--results", results, "--diff", released, "--changes", results)

@@ -1,16 +1,16 @@
 #!/bin/sh
-# Fill /env with $PINS using the image's Python; record `pip freeze` in /env/freeze.txt.
+# Fill /env using the image's Python; record `pip freeze` in /env/freeze.txt.
 #
-# Run by cell.Dockerfile (BuildKit) and, without BuildKit, by matrix.images in a running
-# container that is then committed. Inputs (environment): PINS, EXCLUDE_NEWER (may be empty),
-# STEPS (may be empty; else it replaces PINS/EXCLUDE_NEWER: one installer call per line,
-# "<ISO date or -> <requirement> ..."), UV_VERSION (may be empty = newest), CACHE_DIR (may be
-# empty = a throw-away cache). The CA
+# Run by cell.Dockerfile (BuildKit) and, without BuildKit, by the Docker backend in a running
+# container that is then committed. Inputs (environment): INSTALL (one installer call per line:
+# its words, exactly what matrix/backends/install.py `installer_args` gives the venv backend;
+# on Python 2.7 a word "cap:<req>" is a pip constraint, not a requirement), UV_VERSION (may be
+# empty = newest), CACHE_DIR (may be empty = a throw-away cache). The CA
 # bundle, when given, is the file /run/secrets/ca (a BuildKit secret or a read-only bind mount;
 # never part of the image).
 #
-# Mirrors matrix/envs.py: Python 3 gets a venv filled by uv (the same resolver, and
-# --exclude-newer works on every Python 3); Python 2.7 gets `virtualenv<20.22` and its pip.
+# Mirrors matrix/backends/venv.py: Python 3 gets a venv filled by uv (the same resolver and the
+# same arguments); Python 2.7 gets `virtualenv<20.22` and its pip.
 # The line "cell-install: installing the pins" separates setup from the pins' own resolution:
 # only failures after it can mean "no release for this Python" (matrix.images reads it).
 set -eu
@@ -28,9 +28,8 @@ export UV_CACHE_DIR="$CACHE_DIR/uv" PIP_CACHE_DIR="$CACHE_DIR/pip"
 # The real interpreter path: pyvenv.cfg's `home` must be the prefix's bin/, not a symlink's directory.
 py=$(readlink -f /usr/local/bin/python)
 major=$("$py" -c 'import sys; print(sys.version_info[0])')
-steps=${STEPS:-}
-[ -n "$steps" ] || steps="${EXCLUDE_NEWER:--} ${PINS:-}"
-echo "cell-install: Python $("$py" -c 'import sys; print(sys.version.split()[0])'), install steps (cutoff requirements...):"
+steps=${INSTALL:-}
+echo "cell-install: Python $("$py" -c 'import sys; print(sys.version.split()[0])'), installer calls:"
 printf '%s\n' "$steps" | sed 's/^/    /'
 
 if [ "$major" = 2 ]; then
@@ -40,11 +39,16 @@ if [ "$major" = 2 ]; then
     PYTHONPATH="$tool" "$py" -m virtualenv --quiet -p "$py" /env
     rm -rf "$tool"
     echo "cell-install: installing the pins"
-    # pip for Python 2.7 has no date limit: the pins are exact, the rest is what pip picks (as envs.py).
-    printf '%s\n' "$steps" | while read -r cutoff reqs; do
-        [ -z "$reqs" ] && continue
+    # pip for Python 2.7 has no date limit: the pins are exact, companions capped ("cap:" words).
+    printf '%s\n' "$steps" | while read -r words; do
+        [ -z "$words" ] && continue
+        : > /tmp/era-constraints.txt
+        reqs=
+        for w in $words; do
+            case "$w" in cap:*) echo "${w#cap:}" >> /tmp/era-constraints.txt;; *) reqs="$reqs $w";; esac
+        done
         # shellcheck disable=SC2086
-        /env/bin/python -m pip install --quiet $reqs
+        /env/bin/python -m pip install --quiet -c /tmp/era-constraints.txt $reqs
     done
 else
     "$py" -m venv /env
@@ -87,12 +91,10 @@ print("cell-install: uv from " + filename)
 PY
     fi
     echo "cell-install: installing the pins"
-    printf '%s\n' "$steps" | while read -r cutoff reqs; do
-        [ -z "$reqs" ] && continue
-        limit=
-        [ "$cutoff" = - ] || limit="--exclude-newer $cutoff"
+    printf '%s\n' "$steps" | while read -r words; do
+        [ -z "$words" ] && continue
         # shellcheck disable=SC2086
-        "$uvdir/uv" pip install --python /env/bin/python $limit $reqs
+        "$uvdir/uv" pip install --python /env/bin/python $words
     done
 fi
 [ -z "$scratch_cache" ] || rm -rf "$scratch_cache"

@@ -1,8 +1,8 @@
-# One cell image: `scm-cell:<hash>` = PYTHON_IMAGE + a virtualenv at /env holding PINS.
+# One cell image: `scm-cell:<hash>` = PYTHON_IMAGE + a virtualenv at /env filled by INSTALL.
 #
 # The app sources are NOT in the image: the engine bind-mounts the repo's apps/ read-only at
 # /apps when a cell runs, so changing an app never needs a rebuild. The tag is a content hash
-# of (PYTHON_IMAGE id, PINS/STEPS, EXCLUDE_NEWER, this file, cell-install.sh, uv), so a warm run builds
+# of (PYTHON_IMAGE id, INSTALL, this file, cell-install.sh, uv), so a warm run builds
 # nothing at all.
 #
 # Needs BuildKit (RUN --mount). The CA bundle arrives as the optional secret `ca`
@@ -11,14 +11,9 @@
 # mount, not in the image. The build context is this directory (only cell-install.sh is used).
 ARG PYTHON_IMAGE=scm-python:3.11
 FROM ${PYTHON_IMAGE}
-# Space-separated requirement strings, e.g. "sentry-sdk==2.75.0 gevent==24.2.1".
-ARG PINS
-# ISO date for an era-consistent resolution (uv --exclude-newer); empty = no limit.
-ARG EXCLUDE_NEWER=
-# Optional install plan that replaces PINS/EXCLUDE_NEWER: one installer call per line,
-# "<ISO date or -> <requirement> ..." (matrix.envs.install_steps: each pin with the packages
-# of its own release date). matrix.images always passes it.
-ARG STEPS=
+# The install plan: one installer call per line, its words (matrix/backends/install.py
+# installer_args: each pin with the packages of its own release date, never a pre-release).
+ARG INSTALL
 # uv release used for the install (the host's uv, for parity with the venv backend); empty = newest.
 ARG UV_VERSION=
 RUN --mount=type=secret,id=ca \

@@ -114,8 +114,9 @@ def test_report_diff_lists_changed_new_and_vanished(tmp_path):
     from matrix.report.diff import diff_results, render_diff
 
     d = diff_results(old, {"cells": [{"id": "a", "verdict": "leak"}, {"id": "c", "verdict": "isolated"}]})
-    assert d.changed == [("a", "isolated", "leak")] and d.new == [("c", "isolated")] and d.vanished == [("b", "leak")]
-    assert "a: isolated -> leak" in render_diff(d)
+    assert [(c.new["id"], c.fields) for c in d.changes] == [("a", ("verdict", "scope"))]
+    assert d.new == [("c", "isolated")] and d.vanished == [("b", "leak")]
+    assert "a: verdict isolated -> leak" in render_diff(d)
     proc = subprocess.run([sys.executable, "-m", "matrix", "report", "--diff", os.path.join(REPO, "results", "matrix.json")],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     if os.path.exists(os.path.join(REPO, "results", "matrix.json")):

@@ -66,6 +66,22 @@ class NotApplicable:
 
 
 @dataclass(frozen=True)
+class Advice:
+    """What the report tells a user of this app, chosen by what the cells measured (never assumed):
+    `leak` when the plain variant leaks, `isolated` when it does not, `detached`/`nested` for the
+    tracing answer, and per fix variant the code to paste (`fixes`: variant -> snippet)."""
+
+    leak: str = ""
+    isolated: str = "Nothing to do: each unit keeps its own scope data."
+    detached: str = ""
+    nested: str = ""
+    fixes: tuple[tuple[str, str], ...] = ()  # (variant or @alias, code to paste)
+
+
+ADVICE_KEYS = ("leak", "isolated", "detached", "nested", "fixes")
+
+
+@dataclass(frozen=True)
 class AppAxes:
     app: str
     python: SpecifierSet
@@ -76,6 +92,8 @@ class AppAxes:
     memory: MemoryProbe | None = None
     slices: dict[str, Slice] = field(default_factory=dict)  # "default"/"full" -> Slice
     not_applicable: tuple[NotApplicable, ...] = ()
+    advice: Advice = field(default_factory=Advice)
+    models: str = ""  # one line: what the app models (shown in the summary)
 
 
 @dataclass(frozen=True)
@@ -160,6 +178,33 @@ def _slice(table: object, key: str, axes: tuple[str, ...]) -> Slice:
     return Slice(pythons, versions, variants)
 
 
+def _concrete(variants: tuple[str, ...], aliases: dict[str, tuple[tuple[SpecifierSet, str], ...]]) -> tuple[str, ...]:
+    """Every variant name the app can run: plain names, and what each @alias resolves to."""
+    out: list[str] = []
+    for variant in variants:
+        names = [name for _, name in aliases[variant[1:]]] if variant.startswith("@") else [variant]
+        out += [n for n in names if n not in out]
+    return tuple(out)
+
+
+def _advice(table: object, key: str, variants: tuple[str, ...]) -> Advice:
+    _need(isinstance(table, dict), f"{key} = {table!r}: expected a table like {{leak = '...', fixes = {{...}}}}")
+    assert isinstance(table, dict)
+    unknown = set(table) - set(ADVICE_KEYS)
+    _need(not unknown, f"{key}: unknown key(s) {sorted(unknown)}; allowed: {', '.join(ADVICE_KEYS)}")
+    texts = {}
+    for name in ("leak", "isolated", "detached", "nested"):
+        if name in table:
+            _need(isinstance(table[name], str) and table[name].strip(), f"{key}.{name}: expected a non-empty string")
+            texts[name] = table[name]
+    fixes = table.get("fixes", {})
+    _need(isinstance(fixes, dict) and all(isinstance(v, str) for v in fixes.values()),
+          f"{key}.fixes = {fixes!r}: expected a table variant = 'code to paste'")
+    for variant in fixes:
+        _need(variant in variants, f"{key}.fixes: {variant!r} is not one of the app's variants ({', '.join(variants)})")
+    return Advice(**texts, fixes=tuple(fixes.items()))
+
+
 def parse_axes(data: dict) -> Axes:
     """Validate the parsed TOML and build Axes. Pure: no file or network access."""
     unknown = set(data) - {"python", "packages", "apps", "variant_aliases", "cases"}
@@ -184,7 +229,7 @@ def parse_axes(data: dict) -> Axes:
 
     apps: dict[str, AppAxes] = {}
     app_keys = {"python", "variants", "axes", "requires", "routes", "memory", "default", "full", "note",
-                "not_applicable"}
+                "not_applicable", "advice", "models"}
     for app, table in data.get("apps", {}).items():
         known = known_apps()
         _need(app in known, f"apps.{app}: no apps/{app}/app.py; allowed: {', '.join(known)}")
@@ -231,7 +276,9 @@ def parse_axes(data: dict) -> Axes:
                 _specifier(rule["python"], f"{key}.python") if "python" in rule else None,
                 _str_list(rule["variants"], f"{key}.variants") if "variants" in rule else None))
         apps[app] = AppAxes(app, _specifier(table.get("python", ">=2.7"), f"apps.{app}.python"), variants, axes,
-                            requires, routes, memory, slices, tuple(rules))
+                            requires, routes, memory, slices, tuple(rules),
+                            _advice(table.get("advice", {}), f"apps.{app}.advice", _concrete(variants, aliases)),
+                            str(table.get("models", "")))
     _need(bool(apps), "no [apps.*] table: nothing to run")
 
     cases = []

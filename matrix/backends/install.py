@@ -13,6 +13,8 @@ import sys
 from dataclasses import dataclass
 from datetime import datetime
 
+from packaging.version import InvalidVersion, Version
+
 from ..axes.lock import LockError, load_lock, release_info
 from ..axes.releases import ReleaseError, cutoff_after, era_cutoff, releases
 from .base import CannotInstall, EnvError, EnvUnsupported
@@ -133,6 +135,42 @@ def companion_caps(step: InstallStep, pins: list[str]) -> list[str]:
     return caps
 
 
+def uses_uv(minor: str) -> bool:
+    """uv drives every Python 3; Python 2.7 gets virtualenv<20.22 and its pip."""
+    return tuple(int(x) for x in minor.split(".")) >= (3, 6)
+
+
+CAP = "cap:"  # an install word that caps a companion (a pip constraint), never installs it
+
+
+def installer_args(minor: str, steps: list[InstallStep], pins: list[str]) -> list[list[str]]:
+    """The installer arguments of every step, the same on both backends (the Docker image runs exactly
+    these words): for uv, `--exclude-newer <cutoff>`, never a pre-release (unless the pre-release lane pins
+    one, or a git URL, explicitly), gevent/greenlet from wheels only; for pip (Python 2.7, no date limit), companions capped at the step's era (`cap:` words)."""
+    lines = []
+    for step in steps:
+        if uses_uv(minor):
+            args = ["--exclude-newer", step.cutoff] if step.cutoff else []
+            lane = any(map(_explicit_prerelease, step.requirements))
+            args += ["--prerelease", "if-necessary" if lane else "disallow"]
+            args += [arg for name in NO_BUILD for arg in ("--only-binary", name)]
+        else:
+            args = [CAP + cap for cap in companion_caps(step, pins)]
+        lines.append(args + list(step.requirements))
+    return lines
+
+
+def _explicit_prerelease(requirement: str) -> bool:
+    """A requirement the pre-release lane asked for: an exact pre-release pin or a direct URL."""
+    name, exact, version = requirement.partition("==")
+    if not exact:
+        return "@" in requirement
+    try:
+        return Version(version).is_prerelease
+    except InvalidVersion:
+        return False
+
+
 def _uv() -> list[str]:
     found = shutil.which("uv")
     return [found] if found else [sys.executable, "-m", "uv"]
@@ -156,7 +194,10 @@ def era_cutoffs(pins: list[str], log: list[str]) -> dict[str, str | None]:
         lock = {}
     cutoffs: dict[str, str | None] = {}
     for pin in pins:
-        name, _, version = pin.partition("==")
+        name, exact, version = pin.partition("==")
+        if not exact:  # a direct reference (the pre-release lane's git URL): no release date to go by
+            cutoffs[pin] = None
+            continue
         info = release_info(lock, name, version)
         if info:  # the lock makes the era reproducible offline
             cutoffs[pin] = cutoff_after(datetime.strptime(info["uploaded"], "%Y-%m-%dT%H:%M:%SZ"))

@@ -21,11 +21,11 @@ from typing import Iterator
 from ..paths import APPS_DIR, CACHE_DIR
 from ..plan.cells import Cell
 from .base import CannotInstall, Env, EnvError
-from .install import NO_BUILD, InstallStep, _uv, companion_caps, install_failure, install_plan, parse_freeze
+from .install import CAP, InstallStep, _uv, install_failure, install_plan, installer_args, parse_freeze, uses_uv
 from .interpreters import Interpreter, discover
 from .process import AppProcess
 
-ENV_FORMAT = 3  # bump to invalidate every cached env
+ENV_FORMAT = 4  # bump to invalidate every cached env (4: never a pre-release, args shared with Docker)
 MARKER = ".matrix-env.json"
 
 
@@ -33,10 +33,6 @@ def env_key(interp: Interpreter, steps: list[InstallStep]) -> str:
     blob = json.dumps([ENV_FORMAT, interp.path, interp.version,
                        [[list(s.requirements), s.cutoff] for s in steps]]).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
-
-
-def _uses_uv(interp: Interpreter) -> bool:
-    return tuple(int(x) for x in interp.minor.split(".")) >= (3, 6)
 
 
 def install_timeout() -> float:
@@ -85,21 +81,22 @@ def _lock_for(key: str) -> threading.Lock:
 
 
 def _fill(tmp: str, interp: Interpreter, steps: list[InstallStep], pins: list[str], log: list[str]) -> str:
-    """Create the virtualenv in tmp and run the install steps; returns its interpreter."""
+    """Create the virtualenv in tmp and run the install steps (`installer_args`, as the Docker image
+    does); returns its interpreter."""
     python = os.path.join(tmp, "bin", "python")
-    if _uses_uv(interp):
+    lines = installer_args(interp.minor, steps, pins)
+    if uses_uv(interp.minor):
         _run(_uv() + ["venv", "--quiet", "--relocatable", "--python", interp.path, tmp], log)
-        no_build = [arg for name in NO_BUILD for arg in ("--only-binary", name)]
-        for step in steps:
-            limit = ["--exclude-newer", step.cutoff] if step.cutoff else []
-            _run(_uv() + ["pip", "install", "--python", python, *limit, *no_build, *step.requirements], log)
-    else:  # pip for Python 2.7 has no date limit: the pins are exact, the rest is what pip picks
+        for args in lines:
+            _run(_uv() + ["pip", "install", "--python", python, *args], log)
+    else:  # pip for Python 2.7 has no date limit: the pins are exact, companions capped by constraints
         _run([sys.executable, "-m", "virtualenv", "--quiet", "-p", interp.path, tmp], log)
-        for step in steps:
-            constraints = os.path.join(tmp, ".era-constraints.txt")
+        constraints = os.path.join(tmp, ".era-constraints.txt")
+        for args in lines:
             with open(constraints, "w") as fh:  # constraints cap a companion, never install it
-                fh.write("\n".join(companion_caps(step, pins)) + "\n")
-            _run([python, "-m", "pip", "install", "--quiet", "-c", constraints, *step.requirements], log)
+                fh.write("".join(a[len(CAP):] + "\n" for a in args if a.startswith(CAP)))
+            _run([python, "-m", "pip", "install", "--quiet", "-c", constraints,
+                  *[a for a in args if not a.startswith(CAP)]], log)
     return python
 
 
@@ -133,7 +130,7 @@ def prepare_env(interp: Interpreter, pins: list[str], log: list[str] | None = No
         tmp = tempfile.mkdtemp(prefix=f".{key}-", dir=root)
         try:
             python = _fill(tmp, interp, steps, pins, log)
-            installed = _freeze(python, _uses_uv(interp))
+            installed = _freeze(python, uses_uv(interp.minor))
             found = _cached(path, key, interp, start)  # another run finished the same env first
             if found is not None:
                 shutil.rmtree(tmp, ignore_errors=True)

@@ -3,8 +3,8 @@
     python -m matrix run [--only k=v] [--exclude k=v] [-j N] [--repeat K] [--units N]
     python -m matrix cell <cell-id> [<cell-id> ...] [--repeat K]
     python -m matrix plan [--only k=v] [--exclude k=v]
-    python -m matrix report [--results DIR] [--diff OLD.json]
-    python -m matrix merge a.json b.json ...
+    python -m matrix report [--results DIR] [--diff OLD.json [--changes DIR] [--fail-on-change]]
+    python -m matrix merge shard-1/matrix.json ... shard-N/matrix.json [--root results]
     python -m matrix update-axes | seed
 
 Bad input (unknown app, malformed cell id, a filter value no cell has, a Python that is not
@@ -23,6 +23,8 @@ from ..axes.spec import AxesError
 from ..judge.claims import ClaimsError
 from ..paths import REPO
 from ..plan.filters import parse_shard
+from ..plan.sources import SourceError, lane_kind
+from ..report.runinfo import folder_for
 from ..run.cell import RunOptions
 from .common import ResultsError, UsageError
 from .results import cmd_merge, cmd_report, cmd_seed, cmd_update_axes
@@ -58,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--exclude", action="append", default=[], metavar="KEY=V[,V]", help="drop matching cells")
             p.add_argument("--shard", type=_shard, default=None, metavar="K/N",
                            help="only shard K of N (stable assignment by cell id), e.g. for CI jobs")
+            p.add_argument("--sdk-source", default=None, metavar="pre|git+URL[@REF]",
+                           help="pre-release lane: the newest SDK's cells with the SDK from PyPI's newest "
+                                "pre-release (pre) or a git repository; results go to results/prerelease/")
 
     def backend(p: argparse.ArgumentParser) -> None:
         p.add_argument("--backend", choices=("auto", "docker", "venv"), default="auto",
@@ -74,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plan", help="list the planned cells")
     common(p)
     backend(p)
+    p.add_argument("--verbose", action="store_true", help="also list the combinations not planned, and why")
     p.set_defaults(func=cmd_plan)
     p = sub.add_parser("run", help="run the matrix and write results/")
     common(p)
@@ -90,16 +96,30 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("update-axes", help="resolve the axes policies against PyPI into matrix/axes/axes.lock.json")
     p.add_argument("--offline", action="store_true", help="use the cached PyPI data under .matrix/pypi")
     p.set_defaults(func=cmd_update_axes)
-    p = sub.add_parser("merge", help="merge shards' matrix.json into one results set")
-    p.add_argument("shards", nargs="+", metavar="MATRIX_JSON")
-    p.add_argument("--results", default=os.path.join(REPO, "results"), help="where to write the merged results")
+    p = sub.add_parser("merge", help="merge every shard of one run (--shard K/N) into its size's folder, logs included")
+    p.add_argument("shards", nargs="+", metavar="MATRIX_JSON",
+                   help="each shard's matrix.json (its logs/ beside it); all N shards of one run, each once")
+    p.add_argument("--root", default=os.path.join(REPO, "results"),
+                   help="the results root: the merge writes into its folder for the shards' size "
+                        "(ROOT/full/ for --full, ROOT/ for the default size, ROOT/prerelease/... for a lane)")
+    p.add_argument("--results", default=None, help="write exactly here instead of the size's folder under --root")
     p.add_argument("--command-label", default=None)
     p.set_defaults(func=cmd_merge)
     p = sub.add_parser("report", help="re-render results/ from results/matrix.json")
     common(p, filters=False)
     p.add_argument("--diff", metavar="OLD_MATRIX_JSON", default=None,
                    help="list verdict changes, new and vanished cells against an older matrix.json (writes nothing)")
-    p.add_argument("--fail-on-change", action="store_true", help="with --diff: exit 1 when a verdict changed")
+    p.add_argument("--fail-on-change", action="store_true",
+                   help="with --diff: exit 1 when an answer changed (same cell, or a new release by role)")
+    p.add_argument("--changes", metavar="DIR", default=None,
+                   help="with --diff: write DIR/badges/<app>.json and, on a change, prepend the entry to "
+                        "DIR/CHANGES.md and DIR/changes.json")
+    p.add_argument("--old-base", metavar="URL_OR_DIR", default=None,
+                   help="with --changes: where the previous cells' logs are (e.g. the blob URL of the "
+                        "commit the run started from); default: the --diff file's folder, relative")
+    p.add_argument("--diff-json", metavar="FILE", default=None, help="with --diff: also write the diff as JSON")
+    p.add_argument("--screenshots", action="store_true",
+                   help="also save index.png (1400x900) and index-phone.png (390x844) with headless Chromium")
     p.set_defaults(func=cmd_report)
     p = sub.add_parser("seed", help="build the Docker base images offline (Debian rootfs + local interpreters)")
     p.add_argument("pythons", nargs="*", help="minor versions (default: every interpreter found)")
@@ -110,11 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "results", "") is None:
-        args.results = os.path.join(REPO, "results", "full" if getattr(args, "full", False) else "")
+    if getattr(args, "results", "") is None and args.command != "merge":
+        lane = lane_kind(getattr(args, "sdk_source", None))
+        args.results = os.path.join(REPO, "results",
+                                    folder_for("full" if getattr(args, "full", False) else "default", lane))
     try:
         return args.func(args)
-    except (UsageError, AxesError, LockError, PolicyError, ReleaseError, ClaimsError) as exc:
+    except (UsageError, AxesError, LockError, PolicyError, ReleaseError, ClaimsError, SourceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except ResultsError as exc:

@@ -13,6 +13,7 @@ from ..paths import REPO
 from ..plan.cells import Cell
 from ..plan.filters import FilterError, parse_filter, select, shard_of
 from ..plan.planner import plan_cells
+from ..plan.sources import SdkSource, apply_sdk_source, newest_sdk, resolve_sdk_source
 from ..report.files import load_results
 from ..run.cell import RunOptions
 
@@ -43,13 +44,24 @@ def resolve_backend(requested: str) -> tuple[str, str | None]:
         raise UsageError(str(exc)) from None
 
 
-def planned(args: argparse.Namespace, backend: str) -> list[Cell]:
-    """The cells of this size on this backend, filtered (--only/--exclude) and sharded."""
+def planned(args: argparse.Namespace, backend: str, not_planned: list[Cell] | None = None) -> list[Cell]:
+    """The cells of this size on this backend, filtered (--only/--exclude) and sharded. The combinations
+    that cannot run (the lock, the axes' not_applicable rules) go to `not_planned`, unfiltered."""
     from .. import backends
 
     available = backends.get(backend).interpreters()
-    cells = plan_cells(load_axes(), load_lock(), set(available), size="full" if args.full else "default",
-                       backend=backend)
+    lock = load_lock()
+    skipped: list[Cell] = []
+    cells = plan_cells(load_axes(), lock, set(available), size="full" if args.full else "default",
+                       backend=backend, not_planned=skipped)
+    source = lane_source(args, lock)
+    if getattr(args, "sdk_source", None) and source is None:
+        return []  # `pre` and PyPI has no pre-release newer than the newest release
+    if source is not None:  # the pre-release lane: the newest SDK's cells, the SDK from the source
+        cells = apply_sdk_source(cells, source, newest_sdk(lock))
+        skipped = apply_sdk_source(skipped, source, newest_sdk(lock))
+    if not_planned is not None:
+        not_planned.extend(skipped)
     try:
         only = [parse_filter(expr, cells) for expr in args.only]
         exclude = [parse_filter(expr, cells) for expr in args.exclude]
@@ -59,6 +71,17 @@ def planned(args: argparse.Namespace, backend: str) -> list[Cell]:
     if getattr(args, "shard", None):
         chosen = shard_of(chosen, *args.shard)
     return chosen
+
+
+def lane_source(args: argparse.Namespace, lock: dict | None = None) -> SdkSource | None:
+    """The pre-release lane's SDK (--sdk-source), resolved once per command; None without the option,
+    or when `pre` finds no pre-release newer than the newest release."""
+    spec = getattr(args, "sdk_source", None)
+    if not spec:
+        return None
+    if not hasattr(args, "resolved_sdk_source"):
+        args.resolved_sdk_source = resolve_sdk_source(spec, newest_sdk(lock if lock is not None else load_lock()))
+    return args.resolved_sdk_source
 
 
 def engine_options(args: argparse.Namespace, **overrides) -> EngineOptions:
@@ -88,3 +111,8 @@ def committed_results(path: str) -> dict | None:
         return json.loads(proc.stdout)
     except ValueError:
         return None
+
+
+def not_planned_entries(cells: list[Cell]) -> list[dict]:
+    """matrix.json's `not_planned`: what the plan left out and why (shown collapsed per app)."""
+    return [{"id": c.id, "app": c.app, "variant": c.variant, "reason": c.unsupported or ""} for c in cells]

@@ -19,12 +19,15 @@ from ..judge.claims import evaluate, load_claims
 from ..judge.outcome import CellOutcome
 from ..paths import REPO, known_apps
 from ..plan.cells import Cell, CellIdError, parse_cell_id, unpinned
-from ..report.advice import SYMBOLS
+from ..plan.sources import newest_sdk
+from ..report.advice import SYMBOLS, scope_mark
 from ..report.diff import diff_results, render_diff
 from ..report.entries import cell_entry, results_document
 from ..report.files import load_results, write_results
-from .common import (ResultsError, UsageError, committed_results, engine_options, planned, previous_verdicts,
-                     resolve_backend, results_path)
+from ..report.runinfo import run_record
+from ..report.view import counts
+from .common import (ResultsError, UsageError, committed_results, engine_options, lane_source, not_planned_entries,
+                     planned, previous_verdicts, resolve_backend, results_path)
 
 
 class Progress:
@@ -46,8 +49,8 @@ class Progress:
     def __call__(self, entry: dict[str, Any]) -> None:
         with self.lock:
             self.done += 1
-            line = (f"[{self.done}/{self.total}] {SYMBOLS[entry['verdict']]} {entry['verdict']:<11} {entry['id']}"
-                    + (f"  ({entry['reason'][:120]})" if entry.get("reason") else ""))
+            line = (f"[{self.done}/{self.total}] {scope_mark(entry):<4} {entry.get('scope', '?'):<8} {entry['id']}"
+                    + (f"  ({short_reason(entry['reason'])})" if entry.get("reason") else ""))
             if self.rich is not None:
                 self.rich.console.print(line, markup=False, highlight=False)
                 self.rich.advance(self.task)
@@ -77,8 +80,14 @@ def read_stream(path: str) -> dict[str, dict[str, Any]]:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    for cell in planned(args, resolve_backend(args.backend)[0]):
+    skipped: list[Cell] = []
+    for cell in planned(args, resolve_backend(args.backend)[0], skipped):
         print(cell.id + (f"  (unsupported: {cell.unsupported})" if cell.unsupported else ""))
+    if skipped:
+        print(f"not planned (cannot run): {len(skipped)} combination(s); with --verbose they are listed", file=sys.stderr)
+        if args.verbose:
+            for cell in skipped:
+                print(f"  not planned: {cell.id}  ({cell.unsupported})", file=sys.stderr)
     return 0
 
 
@@ -156,7 +165,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     opts = engine_options(args)
     backend, engine = resolve_backend(args.backend)
     print(f"backend: {backend}" + (f" (Docker engine {engine})" if engine else ""), flush=True)
-    cells = planned(args, backend)
+    skipped: list[Cell] = []
+    source = lane_source(args)
+    if args.sdk_source and source is None:
+        print(f"--sdk-source {args.sdk_source}: PyPI has no sentry-sdk pre-release newer than "
+              f"{newest_sdk(load_lock())}: nothing to run")
+        return 0
+    if source is not None:
+        print(f"pre-release lane: sentry-sdk {source.label} from {source.requirement} ({source.detail})", flush=True)
+    cells = planned(args, backend, skipped)
     if not cells:
         raise UsageError("the filters select no cell; `python -m matrix plan` lists them")
     stream_path = os.path.join(args.results, "matrix.partial.jsonl")
@@ -217,27 +234,61 @@ def cmd_run(args: argparse.Namespace) -> int:
         previous.update({e["id"]: e for e in ordered})
         ordered = list(previous.values())
     doc = results_document(ordered, command=args.command_label or "nox -s matrix", backend=backend,
-                           claims=evaluate(load_claims(), ordered))
+                           claims=evaluate(load_claims(), ordered), apps=load_axes().apps,
+                           not_planned=not_planned_entries(skipped))
     if engine:
         doc["host"]["docker_engine"] = engine
+    # what this run (or shard) was: `merge` refuses shards of different runs (report/runinfo.py)
+    doc["run"] = run_record("full" if args.full else "default", backend, args.shard,
+                            [f"--only {e}" for e in args.only] + [f"--exclude {e}" for e in args.exclude],
+                            opts.repeat, opts.run.units, source.to_json() if source else None)
     committed = committed_results(results_path(args)) if not args.shard else None
     try:
         written = _write_results_whole(doc, args.results)
     except OSError as exc:
         raise ResultsError(f"cannot write the results into {args.results} ({exc.strerror or exc}): every cell "
                            f"finished and is in {shown}; make room and write them with `{again}`") from None
-    for path in written:
-        print("wrote", os.path.relpath(path, REPO))
     if committed is not None:
-        print("compared with the committed results/matrix.json:")
-        print(render_diff(diff_results(committed, doc)))
+        if committed.get("host", {}).get("backend") not in (None, backend):
+            print(f"note: the committed results ran on {committed['host']['backend']}, this run on {backend}")
+        print("compared with the committed results:")
+        print(render_diff(diff_results(committed, doc), vanished=source is None))
     errors = [e["id"] for e in ordered if e["verdict"] == "error" and e["id"] in {c.id for c in cells}]
     if errors:
         print(f"{len(errors)} cell(s) are `error` (reasons above); {shown} is kept: once the cause is fixed, "
               f"rerun just them with `{again}` (and the same filters)", flush=True)
     else:
         os.remove(stream_path)
+    print(run_end(doc, [os.path.relpath(p, REPO) for p in written]))
     return 0
+
+
+def run_end(doc: dict[str, Any], written: list[str], width: int = 100) -> str:
+    """The last lines of a run, the way pytest ends: what leaked, then the counts per scope answer."""
+    cells = [c for c in doc["cells"] if c["verdict"] != "unsupported"]
+    tally = counts(doc["cells"])
+    lines = []
+    leaking = [c["id"] for c in cells if c.get("scope") == "leak"]
+    if leaking:
+        lines.append(" scope data leaked ".center(width, "="))
+        lines += [f"LEAK {cell_id}" for cell_id in leaking]
+    unknown = [c for c in cells if c.get("scope") == "unknown"]
+    if unknown:
+        lines.append(" could not answer ".center(width, "-"))
+        lines += [f"UNKNOWN {c['id']}: {short_reason(c.get('reason', ''))}" for c in unknown]
+    lines.append(f"tables: {', '.join(written)}")
+    parts = [f"{tally['scope'].get(k, 0)} {k}" for k in ("leak", "isolated", "unknown") if tally["scope"].get(k)]
+    n_a = tally["verdict"].get("unsupported", 0)
+    parts += [f"{n_a} not run"] if n_a else []
+    parts += [f"{len(doc.get('not_planned', []))} not planned"] if doc.get("not_planned") else []
+    lines.append(f" scope: {', '.join(parts)} ".center(width, "="))
+    return "\n".join(lines)
+
+
+def short_reason(reason: str, limit: int = 160) -> str:
+    """A reason cut to `limit` characters keeping its informative end (the error is last, not first)."""
+    reason = " ".join(reason.split())
+    return reason if len(reason) <= limit else reason[: limit // 3] + " ... " + reason[-(limit - limit // 3 - 5):]
 
 
 def cell_from_id(cell_id: str, available: dict) -> Cell:

@@ -6,6 +6,8 @@
 - delivery: every unit's message and transaction arrived, with the unit's own scope data and
   every span the unit says it opened.
 - control: the positive control (all units writing one shared scope) must be seen leaking.
+- children_bleed: within one unit, a child's scope write (tag child.<i>.<k>) reached the parent's event
+  or a sibling's event. Neither a cross-unit leak nor a span problem: its own check.
 - memory: RSS growth per load request stays under the threshold.
 """
 from __future__ import annotations
@@ -13,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .events import _UNIT_SPAN, MAX_EVIDENCE, Observed, foreign_values, missing_own_values, traced_units
+from .events import (_CHILD_TAG, _UNIT_SPAN, MAX_EVIDENCE, Observed, child_events_expected, foreign_values,
+                     missing_own_values, tags_of, traced_units)
 
 
 @dataclass
@@ -41,7 +44,34 @@ def check_scope_leak(obs: Observed) -> Check:
         lines += foreign_values(f"event unit-{unit}", unit, payload)
     for unit, payload in sorted(obs.transactions.items()):
         lines += foreign_values(f"transaction unit-{unit}", unit, payload, with_breadcrumbs=False)
+    for (unit, k), payload in sorted(obs.children.items()):
+        lines += foreign_values(f"event unit-{unit}.child-{k}", unit, payload)
     return Check(not lines, _cap(lines))
+
+
+def check_children_bleed(obs: Observed, responses: list[dict]) -> Check | None:
+    """Children that really run concurrently (the unit answers `"children": "spawned"`) each write tag
+    child.<i>.<k> and capture their own event, siblings overlapping; the parent captures after joining
+    them. None when no unit spawned children (inline children share the parent's scope by design)."""
+    spawned = {r["unit"] for r in responses if isinstance(r.get("unit"), int) and r.get("children") == "spawned"}
+    if not spawned:
+        return None
+    lines: list[str] = []
+    for unit in sorted(spawned):
+        event = obs.messages.get(unit)
+        if event is not None:
+            for key in sorted(tags_of(event)):
+                m = _CHILD_TAG.match(key)
+                if m and int(m.group(1)) == unit:
+                    lines.append(f"event unit-{unit} carried tag {key} written by its child {m.group(2)}")
+    for (unit, k), payload in sorted(obs.children.items()):
+        if unit not in spawned:
+            continue
+        for key in sorted(tags_of(payload)):
+            m = _CHILD_TAG.match(key)
+            if m and int(m.group(1)) == unit and int(m.group(2)) != k:
+                lines.append(f"event unit-{unit}.child-{k} carried tag {key} written by its sibling {m.group(2)}")
+    return Check(not lines, _cap(lines), {"units_with_spawned_children": len(spawned)})
 
 
 def check_control(obs: Observed, units: int) -> Check:
@@ -84,15 +114,25 @@ def check_span_nesting(obs: Observed) -> Check:
 
 
 def check_delivery(obs: Observed, responses: list[dict], units: int) -> Check:
+    """Everything the units sent arrived. `measured` counts what is missing by kind, so that the
+    answers can tell lost events (the scope question cannot be answered) from detached spans."""
     lines: list[str] = list(obs.duplicates)
+    missing = {"events": 0, "transactions": 0, "own_values": 0, "spans": 0, "child_events": 0}
     traced = traced_units(responses, units)
     for unit in range(1, units + 1):
         if unit not in obs.messages:
             lines.append(f"event unit-{unit} never arrived")
+            missing["events"] += 1
         else:
-            lines += missing_own_values(f"event unit-{unit}", unit, obs.messages[unit])
+            own = missing_own_values(f"event unit-{unit}", unit, obs.messages[unit])
+            lines += own
+            missing["own_values"] += len(own)
         if unit in traced and unit not in obs.transactions:
             lines.append(f"transaction unit-{unit} never arrived")
+            missing["transactions"] += 1
+    for unit, k in sorted(child_events_expected(responses) - set(obs.children)):
+        lines.append(f"event unit-{unit}.child-{k} never arrived")
+        missing["child_events"] += 1
     for resp in responses:
         unit = resp.get("unit")
         txn = obs.transactions.get(unit) if isinstance(unit, int) else None
@@ -102,7 +142,8 @@ def check_delivery(obs: Observed, responses: list[dict], units: int) -> Check:
         for desc in resp.get("spans") or []:
             if desc not in present:
                 lines.append(f"span {desc} never arrived in transaction unit-{unit}")
-    return Check(not lines, _cap(lines))
+                missing["spans"] += 1
+    return Check(not lines, _cap(lines), {"missing": missing})
 
 
 def check_memory(memory: dict[str, Any]) -> Check:

@@ -22,7 +22,7 @@ else:  # pragma: no cover
 CLAIMS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "claims.toml")
 INCONCLUSIVE = {"unsupported", "flaky", "timeout"}
 SELECTOR_KEYS = {"app", "variant", "route", "python", "packages", "context"}
-EXPECT_KEYS = ("verdict", "context_backend", "check")
+EXPECT_KEYS = ("scope", "tracing", "verdict", "context_backend", "check")
 
 
 class ClaimsError(ValueError):
@@ -88,6 +88,12 @@ def parse_claims(data: dict) -> list[Claim]:
             kinds = [k for k in EXPECT_KEYS if k in pred]
             if len(kinds) != 1:
                 raise ClaimsError(f"{key}.predicts[{j}]: give exactly one of {', '.join(EXPECT_KEYS)}")
+            allowed = {"scope": ("isolated", "leak"), "tracing": ("parallel", "nested", "detached", "untested")}
+            if kinds[0] in allowed:
+                bad = [v for v in _as_list(pred[kinds[0]]) if v not in allowed[kinds[0]]]
+                if bad:
+                    raise ClaimsError(f"{key}.predicts[{j}].{kinds[0]}: {bad[0]!r} is not an answer; allowed: "
+                                      + ", ".join(allowed[kinds[0]]))
             preds.append(Prediction(where, kinds[0], pred[kinds[0]]))
         claims.append(Claim(raw["id"], raw["section"], raw["text"], bool(raw.get("quote", False)), tuple(preds)))
     return claims
@@ -141,6 +147,9 @@ def _agrees(cell: dict[str, Any], pred: Prediction) -> bool | None:
         return verdict in pred.expected
     if verdict == "error":
         return None
+    if pred.kind in ("scope", "tracing"):
+        answer = cell.get(pred.kind, "unknown")
+        return None if answer == "unknown" else answer in pred.expected
     if pred.kind == "context_backend":
         if cell.get("context_backend") in (None, "unknown"):
             return None
@@ -154,20 +163,43 @@ def _agrees(cell: dict[str, Any], pred: Prediction) -> bool | None:
     return True
 
 
+def shows(cell: dict[str, Any], pred: Prediction) -> str:
+    """What this cell shows about the thing the prediction is about (e.g. 'scope leak', 'memory 0.4 KiB/request')."""
+    if pred.kind in ("scope", "tracing"):
+        return f"{pred.kind} {cell.get(pred.kind, 'unknown')}"
+    if pred.kind == "context_backend":
+        return f"context {cell.get('context_backend', 'unknown')}"
+    if pred.kind == "verdict":
+        return f"verdict {cell['verdict']}"
+    parts = []
+    for name in pred.expected:
+        check = cell["checks"].get(name) or {}
+        measured = check.get("measured") or {}
+        if name == "memory" and measured.get("kib_per_request"):
+            parts.append("memory " + " / ".join(f"{x:g}" for x in measured["kib_per_request"]) + " KiB/request")
+        else:
+            parts.append(f"{name} {'ok' if check.get('ok') else 'failed'}")
+    return ", ".join(parts)
+
+
 def evaluate(claims: Iterable[Claim], cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The `claims` array of matrix.json: each claim with its evidence cells and what they showed."""
+    """The `claims` array of matrix.json: each claim with its evidence cells and what each showed about
+    the answer or check the claim is about."""
     out = []
     for claim in claims:
         agree: list[str] = []
         disagree: list[str] = []
+        evidence: dict[str, dict[str, Any]] = {}
         for pred in claim.predicts:
             for cell in cells:
                 if matches(cell, pred.where):
                     result = _agrees(cell, pred)
-                    if result is True:
-                        agree.append(cell["id"])
-                    elif result is False:
-                        disagree.append(cell["id"])
+                    if result is None:
+                        continue
+                    (agree if result else disagree).append(cell["id"])
+                    evidence.setdefault(cell["id"], {"cell": cell["id"], "shows": [], "agrees": True})
+                    evidence[cell["id"]]["shows"].append(shows(cell, pred))
+                    evidence[cell["id"]]["agrees"] &= result
         if not agree and not disagree:
             observed = "untested"
         elif not disagree:
@@ -185,6 +217,8 @@ def evaluate(claims: Iterable[Claim], cells: list[dict[str, Any]]) -> list[dict[
             "cells": sorted(set(agree + disagree)),
             "agreeing": len(set(agree)),
             "disagreeing": sorted(set(disagree)),
+            "about": sorted({p.kind if p.kind != "check" else "check " + ", ".join(p.expected) for p in claim.predicts}),
+            "evidence": [dict(e, shows="; ".join(dict.fromkeys(e["shows"]))) for _, e in sorted(evidence.items())],
             "observed": observed,
         })
     return out

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable
 
 MAX_EVIDENCE = 25
 _UNIT_SPAN = re.compile(r"^unit-(\d+)\.(.+)$")
 _UNIT_TAG = re.compile(r"^unit\.(\d+)$")
+_CHILD_TAG = re.compile(r"^child\.(\d+)\.(\d+)$")  # child k of unit i writes tag child.<i>.<k> = "1"
+_CHILD_EVENT = re.compile(r"^unit-(\d+)\.child-(\d+)$")
 
 
 def message_text(payload: dict) -> str | None:
@@ -85,6 +87,7 @@ class Observed:
     controls: dict[int, dict]
     transactions: dict[int, dict]
     duplicates: list[str]
+    children: dict[tuple[int, int], dict] = field(default_factory=dict)  # (unit, k) -> child k's own event
 
 
 def _trace_units(responses: Iterable[dict]) -> dict[tuple[str, str], int]:
@@ -108,6 +111,7 @@ def sort_items(items: Iterable[dict], responses: Iterable[dict] = ()) -> Observe
     messages: dict[int, dict] = {}
     controls: dict[int, dict] = {}
     transactions: dict[int, dict] = {}
+    children: dict[tuple[int, int], dict] = {}
     duplicates: list[str] = []
     traces = _trace_units(responses)
     for item in items:
@@ -123,6 +127,13 @@ def sort_items(items: Iterable[dict], responses: Iterable[dict] = ()) -> Observe
             target, label = transactions, "transaction"
         elif kind == "event":
             text = message_text(payload) or ""
+            child = _CHILD_EVENT.match(text)
+            if child:
+                key = (int(child.group(1)), int(child.group(2)))
+                if key in children:
+                    duplicates.append(f"event unit-{key[0]}.child-{key[1]} arrived twice")
+                children[key] = payload
+                continue
             m = re.match(r"^unit-(\d+)$", text)
             target, label = messages, "event"
             if not m:
@@ -135,7 +146,7 @@ def sort_items(items: Iterable[dict], responses: Iterable[dict] = ()) -> Observe
             if unit in target:
                 duplicates.append(f"{label} for unit {unit} arrived twice")
             target[unit] = payload
-    return Observed(messages, controls, transactions, duplicates)
+    return Observed(messages, controls, transactions, duplicates, children)
 
 
 def traced_units(responses: Iterable[dict], units: int) -> set[int]:
@@ -145,15 +156,23 @@ def traced_units(responses: Iterable[dict], units: int) -> set[int]:
     return {u for u in range(1, units + 1) if u not in answered or answered[u].get("transaction") is not None}
 
 
+def child_events_expected(responses: Iterable[dict]) -> set[tuple[int, int]]:
+    """(unit, k) of every child event a unit says its children captured (`child_events`: their ids)."""
+    return {(r["unit"], k) for r in responses if isinstance(r.get("unit"), int)
+            for k, event_id in enumerate(r.get("child_events") or [], 1) if event_id}
+
+
 def expected_items(units: int, responses: list[dict]):
-    """A predicate over received items: true once every unit's message (both rounds) and transaction
-    have arrived (this judge's own sorting decides what belongs to which unit, renamed transactions
-    included). The run stage waits on it."""
+    """A predicate over received items: true once every unit's message (both rounds), transaction and
+    children's events have arrived (this judge's own sorting decides what belongs to which unit,
+    renamed transactions included). The run stage waits on it."""
     wanted = set(range(1, units + 1))
     traced = traced_units(responses, units)
+    children = child_events_expected(responses)
 
     def done(items: list[dict]) -> bool:
         obs = sort_items(items, responses)
-        return wanted <= set(obs.messages) and wanted <= set(obs.controls) and traced <= set(obs.transactions)
+        return (wanted <= set(obs.messages) and wanted <= set(obs.controls) and traced <= set(obs.transactions)
+                and children <= set(obs.children))
 
     return done

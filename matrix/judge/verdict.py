@@ -9,6 +9,10 @@ Checks (each {ok, evidence}):
 - control: the positive control (all units writing one shared scope) must be seen leaking;
   if it is not, the probe is blind and the cell is `error`, so `isolated` always means something.
 Verdict precedence: error/timeout, then leak, nested, lost, else isolated.
+
+Besides the verdict (for machines), two answers people ask for (schema 2):
+- scope: isolated | leak | unknown -- did any unit's event or transaction carry another unit's data?
+- tracing: parallel | nested | detached | untested | unknown -- where did the spans go?
 """
 from __future__ import annotations
 
@@ -17,11 +21,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..run.record import RunRecord
-from .checks import (Check, check_control, check_delivery, check_memory, check_scope_leak,
+from .checks import (Check, check_children_bleed, check_control, check_delivery, check_memory, check_scope_leak,
                      check_span_nesting)
 from .events import sort_items
 
 VERDICTS = ("isolated", "leak", "nested", "lost", "error", "timeout", "unsupported", "flaky")
+SCOPES = ("isolated", "leak", "unknown")
+TRACINGS = ("parallel", "nested", "detached", "untested", "unknown")
+INCONCLUSIVE = ("error", "timeout", "unsupported", "flaky")
 
 
 @dataclass
@@ -30,9 +37,12 @@ class Judgement:
     reason: str
     checks: dict[str, Check]
     context_backend: str
+    scope: str = "unknown"
+    tracing: str = "unknown"
 
     def to_json(self) -> dict[str, Any]:
-        return {"verdict": self.verdict, "reason": self.reason, "context_backend": self.context_backend,
+        return {"verdict": self.verdict, "scope": self.scope, "tracing": self.tracing, "reason": self.reason,
+                "context_backend": self.context_backend,
                 "checks": {k: v.to_json() for k, v in self.checks.items()}}
 
 
@@ -65,8 +75,37 @@ def _first(check: Check) -> str:
     return check.evidence[0] if check.evidence else ""
 
 
+def scope_answer(verdict: str, checks: dict[str, Check]) -> str:
+    """isolated | leak | unknown. A leak seen is a leak; `isolated` needs every unit's own event to have
+    arrived with its own data (and a control round that did leak, which the verdict already demands)."""
+    if verdict in INCONCLUSIVE:
+        return "unknown"
+    if not checks["scope_leak"].ok:
+        return "leak"
+    missing = (checks["delivery"].measured or {}).get("missing", {})
+    if missing.get("events") or missing.get("own_values"):
+        return "unknown"
+    return "isolated"
+
+
+def tracing_answer(verdict: str, checks: dict[str, Check], traced: bool) -> str:
+    """parallel | nested | detached | untested | unknown (see the schema)."""
+    if verdict in INCONCLUSIVE:
+        return "unknown"
+    if not traced:
+        return "untested"
+    if "span_nesting" in checks and not checks["span_nesting"].ok:
+        return "nested"
+    missing = (checks["delivery"].measured or {}).get("missing", {})
+    if missing.get("transactions"):
+        return "unknown"
+    if missing.get("spans"):
+        return "detached"
+    return "parallel" if "span_nesting" in checks else "untested"
+
+
 def judge(record: RunRecord) -> Judgement:
-    """One run -> verdict, reason (one line) and checks with evidence."""
+    """One run -> verdict, reason (one line), the scope and tracing answers, and checks with evidence."""
     facts = record.facts or {}
     backend = str(facts.get("context_backend") or "unknown")
     normal = record.responses.get("normal", [])
@@ -77,12 +116,17 @@ def judge(record: RunRecord) -> Judgement:
     }
     if any(r.get("spans") for r in normal):
         checks["span_nesting"] = check_span_nesting(obs)
+    bleed = check_children_bleed(obs, normal)
+    if bleed is not None:
+        checks["children_bleed"] = bleed
     checks["control"] = check_control(obs, record.units)
     if record.memory is not None:
         checks["memory"] = check_memory(record.memory)
+    traced = any(r.get("transaction") is not None for r in normal)
 
     def result(verdict: str, reason: str) -> Judgement:
-        return Judgement(verdict, reason, checks, backend)
+        return Judgement(verdict, reason, checks, backend, scope_answer(verdict, checks),
+                         tracing_answer(verdict, checks, traced))
 
     if not record.started:
         verdict = "timeout" if record.timed_out else "error"
@@ -112,7 +156,8 @@ def judge(record: RunRecord) -> Judgement:
 
 
 def combine(judgements: list[Judgement]) -> tuple[Judgement, int]:
-    """Repeats of one cell -> one judgement. Disagreeing repeats give `flaky` with the counts."""
+    """Repeats of one cell -> one judgement. Disagreeing repeats give `flaky` with the counts; each answer
+    stays what every repeat said, or `unknown` where they disagree."""
     counts = Counter(j.verdict for j in judgements)
     first = judgements[0]
     if len(counts) == 1:
@@ -120,8 +165,10 @@ def combine(judgements: list[Judgement]) -> tuple[Judgement, int]:
     summary = ", ".join(f"{v}x{n}" for v, n in counts.most_common())
     # Keep the evidence of the first repeat that disagreed with the first one.
     odd = next(j for j in judgements if j.verdict != first.verdict)
+    scope = first.scope if all(j.scope == first.scope for j in judgements) else "unknown"
+    tracing = first.tracing if all(j.tracing == first.tracing for j in judgements) else "unknown"
     return Judgement("flaky", f"repeats disagree: {summary}; e.g. {odd.verdict}: {odd.reason}",
-                     odd.checks, first.context_backend), len(judgements)
+                     odd.checks, first.context_backend, scope, tracing), len(judgements)
 
 
 def not_judged(verdict: str, reason: str) -> Judgement:

@@ -43,6 +43,9 @@ class Cell:
     route: str | None = None
     # Memory probe for this cell (load requests and the KiB/request threshold), from the axes.
     memory: MemoryProbe | None = field(default=None, compare=False)
+    # The pre-release lane (plan/sources.py): what the installer gets for sentry-sdk instead of
+    # `sentry-sdk==<pin>` (a git URL at a commit, or a pre-release); the pin is then its label.
+    sdk_requirement: str | None = field(default=None, compare=False)
 
     @property
     def id(self) -> str:
@@ -66,7 +69,8 @@ class Cell:
 
     def pin_specs(self) -> list[str]:
         """Requirement strings for the installer: ['sentry-sdk==2.75.0', ...]."""
-        return [f"{name}=={version}" for name, version in self.pins]
+        return [self.sdk_requirement if name == "sentry-sdk" and self.sdk_requirement else f"{name}=={version}"
+                for name, version in self.pins]
 
 
 def parse_cell_id(cell_id: str) -> tuple[str, str, str, tuple[tuple[str, str], ...], str | None]:

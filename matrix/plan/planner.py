@@ -30,10 +30,8 @@ def _chosen(app: str, size: str, axis: str, wanted: tuple[str, ...] | None, lock
     return out
 
 
-def _unsupported(python: str, pins: tuple[tuple[str, str], ...], lock: Mapping[str, Any],
-                 available: Collection[str]) -> str | None:
-    if python not in available:
-        return f"Python {python} is not installed on this machine"
+def _cannot_install(python: str, pins: tuple[tuple[str, str], ...], lock: Mapping[str, Any]) -> str | None:
+    """Why the lock says a pin cannot install on this Python (requires_python, wheel tags), if it does."""
     for name, version in pins:
         info = release_info(lock, name, version) or {}
         reason = info.get("unsupported", {}).get(python)
@@ -59,24 +57,31 @@ def _not_applicable(app: AppAxes, variant: str, python: str, route: str | None,
 
 
 def plan_cells(axes: Axes, lock: Mapping[str, Any], available: Collection[str],
-               size: str = "default", backend: str = "venv") -> list[Cell]:
+               size: str = "default", backend: str = "venv", not_planned: list[Cell] | None = None) -> list[Cell]:
     """Every cell of this run size, in a stable order, without duplicates. `available` holds the
-    Python minors the backend can run. Cells that cannot run here carry `unsupported` with the
-    reason (interpreter missing, no release for that Python)."""
+    Python minors the backend can run.
+
+    A combination that cannot run is not planned: the lock says a pin has no release for that Python
+    (requires_python, wheel tags), or an apps.<id>.not_applicable rule records a known failure of
+    the stack on its own. Such cells go to `not_planned` (with the reason in `unsupported`), so the
+    report can list them. A Python this machine lacks stays planned, as `unsupported`."""
     cells: dict[str, Cell] = {}
+    skipped: dict[str, Cell] = {}
 
     def add(app: AppAxes, python: str, pins: tuple[tuple[str, str], ...], variants: tuple[str, ...]) -> None:
         sdk = dict(pins)["sentry-sdk"]
-        reason = _unsupported(python, pins, lock, available)
+        cannot = _cannot_install(python, pins, lock)
+        missing = None if python in available else f"Python {python} is not installed on this machine"
         for variant in variants:
             concrete = axes.resolve_variant(variant, sdk)
             if concrete is None:
                 continue
             for route in app.routes or (None,):
                 probe = app.memory if app.memory and (app.memory.routes is None or route in app.memory.routes) else None
-                cell = Cell(app.app, concrete, python, pins, backend, unsupported=reason or _not_applicable(app, concrete, python, route, pins),
+                rule = cannot or _not_applicable(app, concrete, python, route, pins)
+                cell = Cell(app.app, concrete, python, pins, backend, unsupported=rule or missing,
                             requires=unpinned(app.requires, pins), route=route, memory=probe)
-                cells.setdefault(cell.id, cell)
+                (skipped if rule else cells).setdefault(cell.id, cell)
 
     for app in axes.apps.values():
         chosen = app.slices.get(size) or (
@@ -94,4 +99,6 @@ def plan_cells(axes: Axes, lock: Mapping[str, Any], available: Collection[str],
         pins = tuple(sorted(case.pins, key=lambda pin: pin[0] != "sentry-sdk"))
         for python in case.pythons:
             add(app, python, pins, case.variants or app.variants)
+    if not_planned is not None:
+        not_planned.extend(c for c in skipped.values() if c.id not in cells)
     return list(cells.values())

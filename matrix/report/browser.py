@@ -44,8 +44,9 @@ def serve(directory: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def chromium(width: int = 1400, height: int = 1000) -> Iterator["object"]:
-    """A headless Chromium WebDriver with no network beyond loopback and a throwaway profile."""
+def chromium(width: int = 1400, height: int = 900, phone: bool = False) -> Iterator["object"]:
+    """A headless Chromium WebDriver with no network beyond loopback and a throwaway profile. `phone`
+    emulates a touch device of that viewport (a desktop window cannot be made narrower than ~500 px)."""
     binary, driver = _first(CHROMIUM), _first(CHROMEDRIVER)
     if not binary or not driver:
         raise BrowserMissing("headless Chromium needs Debian's chromium and chromium-driver packages")
@@ -60,6 +61,9 @@ def chromium(width: int = 1400, height: int = 1000) -> Iterator["object"]:
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--disable-dev-shm-usage", f"--user-data-dir={profile}", f"--window-size={width},{height}"):
         options.add_argument(flag)
+    # The viewport itself is width x height (a window size would include the browser's own chrome).
+    options.add_experimental_option("mobileEmulation", {
+        "deviceMetrics": {"width": width, "height": height, "pixelRatio": 1, "touch": phone}})
     browser = webdriver.Chrome(service=Service(executable_path=driver), options=options)
     try:
         yield browser
@@ -68,25 +72,32 @@ def chromium(width: int = 1400, height: int = 1000) -> Iterator["object"]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def screenshot(results_dir: str, out_png: str) -> None:
-    """Open results_dir/index.html, click the first leaking (else first) cell, save a PNG."""
-    from selenium.webdriver.common.by import By
+SIZES = {"index.png": (1400, 900, False), "index-phone.png": (390, 844, True)}
 
-    with serve(results_dir) as base, chromium() as browser:
-        browser.get(base + "/index.html")
-        buttons = browser.find_elements(By.CSS_SELECTOR, "td[data-verdict='leak'] button") or \
-            browser.find_elements(By.CSS_SELECTOR, "td[data-verdict] button")
-        if buttons:
-            browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", buttons[0])
-            buttons[0].click()
-            browser.execute_script("arguments[0].closest('section').scrollIntoView({block: 'start'})", buttons[0])
-        browser.save_screenshot(out_png)
+
+def screenshots(results_dir: str) -> list[str]:
+    """The committed pictures of results_dir/index.html: a desktop (1400x900) and a phone (390x844)
+    window, each with the first leaking cell's panel open through its permalink."""
+    import json
+
+    with open(os.path.join(results_dir, "matrix.json")) as fh:
+        cells = json.load(fh)["cells"]
+    pick = next((c for c in cells if c.get("scope") == "leak"), cells[0])
+    written = []
+    for name, (width, height, phone) in SIZES.items():
+        with serve(results_dir) as base, chromium(width, height, phone) as browser:
+            browser.get(base + "/index.html#" + pick["id"])
+            browser.execute_script("document.querySelector('h2').scrollIntoView({block: 'start'})")
+            path = os.path.join(results_dir, name)
+            browser.save_screenshot(path)
+            written.append(path)
+    return written
 
 
 if __name__ == "__main__":
     import sys
 
     results = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__))), "results")
-    screenshot(results, os.path.join(results, "index.png"))
-    print("wrote", os.path.join(results, "index.png"))
+        os.path.dirname(os.path.abspath(__file__)))), "results")
+    for written in screenshots(results):
+        print("wrote", written)

@@ -4,13 +4,15 @@ from __future__ import annotations
 import os
 import platform
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Mapping
 
 from packaging.version import Version
 
+from ..axes.spec import AppAxes
 from ..judge.outcome import CellOutcome
 from ..plan.cells import Cell
 from .advice import UNDER_TEST
+from .summary import summarize
 
 
 def packages_under_test(cell: Cell, installed: dict[str, str]) -> dict[str, str]:
@@ -33,6 +35,8 @@ def cell_entry(outcome: CellOutcome) -> dict[str, Any]:
         "packages": packages_under_test(cell, outcome.installed),
         "backend": cell.backend,
         "verdict": judgement.verdict,
+        "scope": judgement.scope,
+        "tracing": judgement.tracing,
         "checks": {k: v.to_json() for k, v in judgement.checks.items()},
         "context_backend": judgement.context_backend,
         "units": outcome.units,
@@ -52,9 +56,13 @@ def cell_entry(outcome: CellOutcome) -> dict[str, Any]:
 
 
 def results_document(cells: list[dict[str, Any]], command: str, backend: str,
-                     generated_at: str | None = None, claims: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+                     generated_at: str | None = None, claims: list[dict[str, Any]] | None = None,
+                     apps: Mapping[str, AppAxes] | None = None,
+                     not_planned: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """matrix.json (schema 2). With the apps' axes (their advice), the headline `summary` too; with
+    `not_planned`, the combinations the plan left out because they cannot run, and why."""
     doc = {
-        "schema": 1,
+        "schema": 2,
         "generated_at": generated_at or datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
         "command": command,
         "host": {"platform": platform.platform(), "cpus": os.cpu_count(), "backend": backend,
@@ -63,6 +71,10 @@ def results_document(cells: list[dict[str, Any]], command: str, backend: str,
     }
     if claims is not None:
         doc["claims"] = claims
+    if apps is not None:
+        doc["summary"] = summarize(doc["cells"], apps)
+    if not_planned:
+        doc["not_planned"] = sorted(not_planned, key=lambda c: c["id"])
     return doc
 
 

@@ -14,7 +14,7 @@ import threading
 import time
 
 from ..base import CannotInstall, Env, EnvError, EnvUnsupported
-from ..install import InstallStep, install_plan, parse_freeze, unreachable_cause, unsupported_cause
+from ..install import InstallStep, install_plan, installer_args, parse_freeze, unreachable_cause, unsupported_cause
 from ..interpreters import Interpreter
 from . import engine as docker
 from .container import build_by_commit
@@ -36,27 +36,20 @@ def _read(path: str) -> str:
         return fh.read()
 
 
-def _steps_arg(steps: list[InstallStep]) -> str:
-    """The STEPS build arg: one line per installer call, "<cutoff or -> <requirement> ..."."""
-    return "\n".join(f"{step.cutoff or '-'} {' '.join(step.requirements)}" for step in steps)
+def install_arg(lines: list[list[str]]) -> str:
+    """The INSTALL build arg: one installer call per line, its words (`install.installer_args`)."""
+    return "\n".join(" ".join(words) for words in lines)
 
 
-def image_key(python_image_id: str, pins: list[str], exclude_newer: str | None = None,
-              steps: list[InstallStep] | None = None) -> str:
-    steps = steps if steps is not None else [InstallStep(tuple(sorted(pins)), exclude_newer)]
-    blob = json.dumps([IMAGE_FORMAT, python_image_id, _steps_arg(steps), uv_version(),
+def image_key(python_image_id: str, lines: list[list[str]]) -> str:
+    blob = json.dumps([IMAGE_FORMAT, python_image_id, install_arg(lines), uv_version(),
                        _read(CELL_DOCKERFILE), _read(CELL_SCRIPT)]).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def image_tag(python_image_id: str, pins: list[str], exclude_newer: str | None = None,
-              steps: list[InstallStep] | None = None) -> str:
-    """`scm-cell:<sha256(python image id, what is installed how, cell.Dockerfile, cell-install.sh, uv)[:16]>`.
-
-    "What is installed how" is the pins with one `exclude_newer` date, or explicit install steps
-    (`matrix.envs.install_steps`: one installer call per pin with the date of that release).
-    """
-    return f"scm-cell:{image_key(python_image_id, pins, exclude_newer, steps)}"
+def image_tag(python_image_id: str, lines: list[list[str]]) -> str:
+    """`scm-cell:<sha256(python image id, the installer calls, cell.Dockerfile, cell-install.sh, uv)[:16]>`."""
+    return f"scm-cell:{image_key(python_image_id, lines)}"
 
 
 def _lock_for(tag: str) -> threading.Lock:
@@ -105,9 +98,9 @@ def prepare_image(interp: Interpreter, pins: list[str], log: list[str] | None = 
                   requires: list[str] | None = None, exclude_newer: str | None = None) -> Env:
     """Return a ready cell image for these pins on this Python, building it only if its tag is missing.
 
-    Installs exactly like `matrix.envs.prepare_env`: by default one step per pin, each resolved
-    as of its own release date (`install_steps`/`era_cutoffs`), `requires` with the oldest pin.
-    An explicit `exclude_newer` date instead installs everything in one step with that limit.
+    Installs exactly like the venv backend (the same `installer_args`): by default one step per pin,
+    each resolved as of its own release date. An explicit `exclude_newer` date instead installs
+    everything in one step with that limit.
     """
     log_lines = log if log is not None else []
     start = time.monotonic()
@@ -120,7 +113,8 @@ def prepare_image(interp: Interpreter, pins: list[str], log: list[str] | None = 
     python_id = docker.image_id(python_image)
     if not python_id:
         raise EnvError(f"{python_image} vanished right after it was prepared")
-    key = image_key(python_id, pins, steps=steps)
+    lines = installer_args(interp.minor, steps, pins)
+    key = image_key(python_id, lines)
     tag = f"scm-cell:{key}"
     with _lock_for(tag):
         if docker.image_exists(tag):
@@ -130,11 +124,9 @@ def prepare_image(interp: Interpreter, pins: list[str], log: list[str] | None = 
             except (OSError, ValueError, KeyError):
                 installed = _installed_from_image(tag)
             return Env(key, "/env", ENV_PYTHON, installed, False, time.monotonic() - start, interp, tag)
-        build_args = {"PYTHON_IMAGE": python_image, "PINS": " ".join(pins), "STEPS": _steps_arg(steps),
-                      "UV_VERSION": uv_version()}
+        build_args = {"PYTHON_IMAGE": python_image, "INSTALL": install_arg(lines), "UV_VERSION": uv_version()}
         labels = {f"{LABEL}.pins": " ".join(pins), f"{LABEL}.python": interp.version,
-                  f"{LABEL}.python-image": python_id,
-                  f"{LABEL}.steps": " ; ".join(_steps_arg(steps).splitlines())}
+                  f"{LABEL}.python-image": python_id, f"{LABEL}.install": " ; ".join(map(" ".join, lines))}
         try:
             try:
                 _build_logged(DOCKERFILES, CELL_DOCKERFILE, tag, build_args, ca_secret(), labels, log_lines)
@@ -148,7 +140,7 @@ def prepare_image(interp: Interpreter, pins: list[str], log: list[str] | None = 
         os.makedirs(os.path.dirname(_sidecar(key)), exist_ok=True)
         with open(_sidecar(key), "w") as fh:
             json.dump({"tag": tag, "installed": installed, "pins": pins, "python": interp.version,
-                       "python_image": python_id, "steps": _steps_arg(steps).splitlines()}, fh, indent=1)
+                       "python_image": python_id, "install": lines}, fh, indent=1)
         return Env(key, "/env", ENV_PYTHON, installed, True, time.monotonic() - start, interp, tag)
 
 
@@ -156,7 +148,7 @@ def _build_cell_by_commit(python_image: str, tag: str, build_args: dict[str, str
                           log_lines: list[str]) -> None:
     """No BuildKit: the same install script in a running container (CA bind-mounted read-only), committed."""
     mounts = [(path, "/run/secrets/ca", "ro") for path in ca_secret().values()]
-    env = {k: build_args[k] for k in ("PINS", "STEPS", "UV_VERSION")}
+    env = {k: build_args[k] for k in ("INSTALL", "UV_VERSION")}
     changes = ["ENV VIRTUAL_ENV=/env",
                "ENV PATH=/env/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                "ENV PYTHONDONTWRITEBYTECODE=1"]
@@ -164,7 +156,6 @@ def _build_cell_by_commit(python_image: str, tag: str, build_args: dict[str, str
     output: list[str] = []
     log_lines.append(f"$ (no BuildKit) sh cell-install.sh in {python_image}, then docker commit -> {tag}")
     try:
-        build_by_commit(python_image, tag, _read(CELL_SCRIPT), env=env, mounts=mounts, changes=changes,
-                               output=output)
+        build_by_commit(python_image, tag, _read(CELL_SCRIPT), env=env, mounts=mounts, changes=changes, output=output)
     finally:
         log_lines.append("".join(output)[-8000:])

@@ -29,48 +29,85 @@ def page(tmp_path_factory):
         pytest.skip(str(exc))
 
 
-def test_page_loads_with_every_cell(page):
+def _visible_cells(browser):
+    from selenium.webdriver.common.by import By
+
+    return [td for td in browser.find_elements(By.CSS_SELECTOR, "td.cell")
+            if td.is_displayed() and "dim" not in td.get_attribute("class")]
+
+
+def _select(browser, element_id, text):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    Select(browser.find_element(By.ID, element_id)).select_by_visible_text(text)
+
+
+def test_page_loads_with_every_cell_that_ran_and_the_answer_first(page):
     from selenium.webdriver.common.by import By
 
     browser, doc = page
     assert "sentry-context-matrix" in browser.title
-    buttons = browser.find_elements(By.CSS_SELECTOR, "td[data-verdict] button")
-    assert len(buttons) == len(doc["cells"])
+    ran = [c for c in doc["cells"] if c["verdict"] != "unsupported"]
+    assert len(browser.find_elements(By.CSS_SELECTOR, "td.cell button")) == len(ran)
     assert browser.execute_script("return Object.keys(CELLS).length") == len(doc["cells"])
+    first_h2 = browser.find_element(By.CSS_SELECTOR, "h2").text
+    assert first_h2 == "The answer, per app and variant"
+    assert browser.find_element(By.CSS_SELECTOR, "meta[name=viewport]")
+    # every mark has a text alternative (readable without a colour-emoji font)
+    for button in browser.find_elements(By.CSS_SELECTOR, "td.cell button")[:50]:
+        assert "scope " in button.get_attribute("aria-label")
 
 
-def test_verdict_filter_hides_other_verdicts(page):
+def test_python_and_scope_filters_hide_rows(page):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
 
     browser, doc = page
-    wanted = next(v for v in ("leak", "nested", "isolated") if any(c["verdict"] == v for c in doc["cells"]))
-    Select(browser.find_element(By.ID, "f-verdict")).select_by_visible_text(wanted)
-    visible = [td for td in browser.find_elements(By.CSS_SELECTOR, "td[data-verdict]")
-               if "hidden" not in td.get_attribute("class")]
-    assert visible and all(td.get_attribute("data-verdict") == wanted for td in visible)
-    assert len(visible) == sum(1 for c in doc["cells"] if c["verdict"] == wanted)
-    Select(browser.find_element(By.ID, "f-verdict")).select_by_visible_text("all")
-    Select(browser.find_element(By.ID, "f-app")).select_by_visible_text("threads")
+    ran = [c for c in doc["cells"] if c["verdict"] != "unsupported"]
+    python = sorted({".".join(c["python"].split(".")[:2]) for c in ran})[0]
+    _select(browser, "f-python", python)
+    visible = _visible_cells(browser)
+    assert visible and all(td.get_attribute("data-py") == python for td in visible)
+    assert len(visible) == sum(1 for c in ran if c["python"].startswith(python + "."))
+    for row in browser.find_elements(By.CSS_SELECTOR, "tr[data-row]"):  # rows without such a cell are hidden
+        if row.is_displayed():
+            assert row.find_elements(By.CSS_SELECTOR, f"td.cell[data-py='{python}']")
+    _select(browser, "f-python", "all")
+    wanted = next(s for s in ("leak", "isolated") if any(c.get("scope") == s for c in ran))
+    _select(browser, "f-scope", {"leak": "leaks", "isolated": "isolated"}[wanted])
+    visible = _visible_cells(browser)
+    assert len(visible) == sum(1 for c in ran if c.get("scope") == wanted)
+    _select(browser, "f-scope", "any")
+    _select(browser, "f-app", "threads")
     shown = [s.get_attribute("data-app") for s in browser.find_elements(By.CSS_SELECTOR, "section.app")
              if s.is_displayed()]
     assert shown == ["threads"]
-    Select(browser.find_element(By.ID, "f-app")).select_by_visible_text("all")
+    _select(browser, "f-app", "all")
 
 
-def test_clicking_a_cell_opens_its_evidence(page):
+def test_permalink_opens_the_panel_and_esc_and_the_button_close_it(page):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
 
     browser, doc = page
-    cell = next((c for c in doc["cells"] if c["verdict"] == "leak"), doc["cells"][0])
-    button = browser.find_element(By.CSS_SELECTOR, f"button[data-id='{cell['id']}']")
-    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
-    button.click()
+    cell = next((c for c in doc["cells"] if c.get("scope") == "leak"), doc["cells"][0])
+    base = browser.current_url.split("#")[0]
+    browser.get(base + "#" + cell["id"])
     detail = browser.find_element(By.ID, "detail")
     assert detail.is_displayed()
     text = detail.text
-    assert cell["id"] in text and cell["verdict"] in text
+    assert cell["id"] in text and f"scope data {cell['scope']}" in text
     assert cell["context_backend"] in text and f"sentry-sdk {cell['packages']['sentry-sdk']}" in text
+    assert "What to do" in text  # the advice of the cell's app and variant
     for line in cell["checks"]["scope_leak"].get("evidence", [])[:1]:
         assert line in text
     assert detail.find_element(By.LINK_TEXT, "log").get_attribute("href").endswith(cell["log"])
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
+    assert not detail.is_displayed()
+    assert "#" not in browser.current_url
+    button = browser.find_element(By.CSS_SELECTOR, f"td.cell button[data-id='{cell['id']}']")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
+    button.click()
+    assert detail.is_displayed() and browser.current_url.endswith("#" + cell["id"])
+    browser.find_element(By.ID, "detail-close").click()
+    assert not detail.is_displayed()

@@ -19,7 +19,6 @@ from matrix.backends import interpreters
 from matrix.backends.base import EnvUnsupported
 from matrix.backends.docker import base_images, cell_images, container, engine
 from matrix.backends.docker.backend import cell_container
-from matrix.backends.install import InstallStep
 
 ENGINE = engine.engine_available()
 needs_engine = pytest.mark.skipif(
@@ -47,17 +46,15 @@ def py_image(interp) -> str:
 # -- pure parts (no engine) ------------------------------------------------------------------------
 
 def test_image_tag_is_a_content_hash():
-    tag = cell_images.image_tag("sha256:abc", ["sentry-sdk==2.75.0"], None)
+    lines = [["--exclude-newer", "2026-10-22T00:00:00Z", "sentry-sdk==2.75.0"]]
+    tag = cell_images.image_tag("sha256:abc", lines)
     assert tag.startswith("scm-cell:") and len(tag.split(":")[1]) == 16
-    assert tag == cell_images.image_tag("sha256:abc", ["sentry-sdk==2.75.0"], None)
-    assert tag != cell_images.image_tag("sha256:abd", ["sentry-sdk==2.75.0"], None)
-    assert tag != cell_images.image_tag("sha256:abc", ["sentry-sdk==2.74.0"], None)
-    assert tag != cell_images.image_tag("sha256:abc", ["sentry-sdk==2.75.0"], "2024-01-01")
-    steps = [InstallStep(("gevent==23.9.1", "greenlet"), "2023-09-14T00:00:00Z"),
-             InstallStep(("sentry-sdk==1.40.0",), "2024-02-01T00:00:00Z")]
-    with_steps = cell_images.image_tag("sha256:abc", [], steps=steps)
-    assert with_steps == cell_images.image_tag("sha256:abc", [], steps=list(steps))
-    assert with_steps != cell_images.image_tag("sha256:abc", [], steps=steps[::-1])
+    assert tag == cell_images.image_tag("sha256:abc", [list(lines[0])])
+    assert tag != cell_images.image_tag("sha256:abd", lines)
+    assert tag != cell_images.image_tag("sha256:abc", [["--exclude-newer", "2026-10-22T00:00:00Z", "sentry-sdk==2.74.0"]])
+    assert tag != cell_images.image_tag("sha256:abc", [["sentry-sdk==2.75.0"]])
+    two = [["gevent==23.9.1", "greenlet"], ["sentry-sdk==1.40.0"]]
+    assert cell_images.image_tag("sha256:abc", two) != cell_images.image_tag("sha256:abc", two[::-1])
 
 
 def test_host_mirror_reads_deb822_and_one_line_sources(tmp_path):

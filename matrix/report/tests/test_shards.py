@@ -1,0 +1,45 @@
+"""Strict merge: every shard of one run, once, from one lock and commit."""
+import copy
+
+from matrix.report.shards import check_shards, merged_run
+
+
+def shard(k, n=3, **run):
+    base = {"size": "full", "shard": {"index": k, "total": n}, "lock": "a" * 64, "commit": "b" * 40,
+            "backend": "docker", "repeat": 3, "units": 4, "filters": [], "sdk_source": None, "dirty": False}
+    base.update(run)
+    return (f"shard-{k}/matrix.json", {"run": base, "cells": [{"id": f"threads/plain/py3.12/sentry-sdk-{k}.0.0"}]})
+
+
+def test_all_shards_of_one_run_merge():
+    shards = [shard(1), shard(2), shard(3)]
+    assert check_shards(shards, "a" * 64) is None
+    run = merged_run(shards)
+    assert run["shards"] == 3 and run["shard"] is None and run["lock"] == "a" * 64
+
+
+def test_refusals_are_one_line_naming_the_problem():
+    cases = [
+        ([shard(1), shard(3)], "shard 2/3 missing (given: 1/3, 3/3)"),
+        ([shard(1), shard(2), shard(2), shard(3)], "shard 2/3 given 2 times"),
+        ([shard(1), shard(2, commit="c" * 40), shard(3)], "different commit (cccccccccccc) than shard 1/3 (bbbbbbbbbbbb)"),
+        ([shard(1), shard(2, lock="d" * 64), shard(3)], "different lock"),
+        ([shard(1), shard(2, size="default"), shard(3)], "different size"),
+        ([shard(1), shard(2, filters=["--only app=x"]), shard(3)], "different filters"),
+        ([shard(1), shard(2, n=4), shard(3)], "shards of different runs"),
+        ([("old.json", {"cells": []})], "old.json is not a shard"),
+    ]
+    for shards, needle in cases:
+        problem = check_shards(shards, "a" * 64)
+        assert problem and needle in problem and "\n" not in problem, (needle, problem)
+
+
+def test_the_checkout_must_have_the_lock_the_shards_ran_on():
+    assert "this checkout has lock" in check_shards([shard(1, n=1)], "e" * 64)
+
+
+def test_a_cell_in_two_shards_is_refused():
+    one, two = shard(1, n=2), shard(2, n=2)
+    two = (two[0], copy.deepcopy(two[1]))
+    two[1]["cells"] = one[1]["cells"]
+    assert "is in two shards" in check_shards([one, two], "a" * 64)
