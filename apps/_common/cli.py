@@ -25,6 +25,13 @@ def die(app_id, message, code=2):
     sys.exit(code)
 
 
+def die_stack(app_id, what, exc):
+    """Exit 4: the framework itself does not import or start here (no SDK involved), so the
+    cell is `unsupported` with this line as its reason, not an `error` worth reading."""
+    text = " ".join(("%s: %s" % (type(exc).__name__, exc)).split())
+    die(app_id, "the stack cannot run here without the SDK: %s: %s" % (what, text), code=4)
+
+
 class _OneLineParser(argparse.ArgumentParser):
     def error(self, message):  # argparse would print the usage block too
         die(self.prog, message)

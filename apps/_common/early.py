@@ -24,11 +24,25 @@ def variant_from_argv(argv=None):
     return found
 
 
+STACK_FAILS = 4  # exit code: the stack itself cannot run here, no SDK involved (the cell is n/a)
+
+
 def die(app_id, message, code=2):
     """One line on stderr, then exit (same format as _common.cli.die)."""
     sys.stderr.write("%s: error: %s\n" % (app_id, " ".join(str(message).split())))
     sys.stderr.flush()
     sys.exit(code)
+
+
+def patch_gevent(app_id):
+    """`gevent.monkey.patch_all()`, first thing; a gevent that does not import
+    here is the stack failing on its own (exit 4), not the SDK."""
+    try:
+        from gevent import monkey
+    except Exception as exc:
+        die(app_id, "the stack cannot run here without the SDK: cannot import gevent: %s: %s"
+            % (type(exc).__name__, exc), code=STACK_FAILS)
+    monkey.patch_all()
 
 
 def check_same(app_id, parsed, early, ordering):

@@ -167,6 +167,17 @@ def write_scope_normal(i):
     return path
 
 
+def write_child_tag(i, k):
+    """Child k of unit i writes tag child.<i>.<k> = "1" the way user code in a
+    spawned task would: through the top-level API (configure_scope before 0.12)."""
+    key = "child.%d.%d" % (i, k)
+    if hasattr(sentry_sdk, "set_tag"):
+        sentry_sdk.set_tag(key, "1")
+    else:
+        with sentry_sdk.configure_scope() as scope:
+            scope.set_tag(key, "1")
+
+
 def _shared_hub():
     hub_cls = _hub_class()
     hub = None
@@ -184,14 +195,30 @@ def _shared_hub():
     return hub
 
 
+def scope_getter(name):
+    """sentry_sdk.<name> (get_global_scope, get_isolation_scope, get_current_scope),
+    or the classmethod Scope.<name> where the top-level function is missing
+    (2.0.x has only the classmethods); None on 0.x/1.x."""
+    found = getattr(sentry_sdk, name, None)
+    if callable(found):
+        return found
+    try:
+        from sentry_sdk.scope import Scope
+    except ImportError:
+        return None
+    found = getattr(Scope, name, None)
+    return found if callable(found) else None
+
+
 def write_scope_control(i):
     """Positive control: write unit i's data into ONE scope shared by all
-    units (2.x: the global scope; 0.x/1.x: the main hub's scope)."""
-    get_global = getattr(sentry_sdk, "get_global_scope", None)
+    units (2.x: the global scope, which every capture merges first; 0.x/1.x:
+    the main hub's scope)."""
+    get_global = scope_getter("get_global_scope")
     if get_global is not None:
         scope = get_global()
         _write_to_scope(scope, i, with_breadcrumb=True)
-        _note_once("control scope write", "sentry_sdk.get_global_scope()")
+        _note_once("control scope write", "%s.get_global_scope()" % getattr(get_global, "__module__", "?"))
         return "global-scope"
     hub = _shared_hub()
     with hub.configure_scope() as scope:
@@ -216,7 +243,7 @@ def capture_unit_message(message):
 
 
 def capture_control_message(message):
-    if getattr(sentry_sdk, "get_global_scope", None) is not None:
+    if scope_getter("get_global_scope") is not None:
         # 2.x: the top-level capture merges global + isolation + current scope.
         return _checked(message, sentry_sdk.capture_message(message, level="info"))
     return _checked(message, _shared_hub().capture_message(message, level="info"))

@@ -140,10 +140,16 @@ def control_round(units, i, result):
         log_exception("%s: control round failed" % name)
 
 
-def child(units, name, k, siblings, result, states):
-    """Child k: span `name.child-k`; with siblings, wait there span open."""
+def child(units, name, i, k, siblings, result, states):
+    """Child k of unit i: span `name.child-k`; with siblings (children that really
+    run concurrently), it first writes its own tag child.<i>.<k>, waits for its
+    siblings with the span open (so every sibling has written its tag), then
+    captures its own event `name.child-k`: the judge's children_bleed check
+    reads whether a child's write reached its parent's or a sibling's event."""
     child_name = "%s.child-%d" % (name, k)
     try:
+        if siblings is not None:
+            sdk.write_child_tag(i, k)
         with sdk.child_span(child_name) as opened:
             if opened:
                 result["spans"].append(child_name)
@@ -154,6 +160,8 @@ def child(units, name, k, siblings, result, states):
                 states[k - 1] = state
                 if state != "ok":
                     log("%s: sibling barrier timed out after %.2fs, continuing" % (child_name, waited))
+        if siblings is not None:
+            result["child_events"][k - 1] = sdk.capture_unit_message(child_name)
     except Exception:
         log_exception("%s failed" % child_name)
         raise
@@ -190,7 +198,11 @@ class Units(object):
         overlap = getattr(self.model, "children_overlap", True)
         siblings = self.model.barrier(count, name + ".children") if overlap else None
         states = [None] * count
-        gens = [child(self, name, k, siblings, result, states) for k in range(1, count + 1)]
+        result["children"] = "spawned" if overlap else "inline"
+        if overlap:
+            result["child_events"] = [None] * count
+        i = result["unit"]
+        gens = [child(self, name, i, k, siblings, result, states) for k in range(1, count + 1)]
         names = ["%s.child-%d" % (name, k) for k in range(1, count + 1)]
         return Children(gens, names, states)
 

@@ -9,7 +9,8 @@
 `check_supported` is the contract's fail-fast: a variant whose API the
 installed SDK lacks is ONE line on stderr and exit 2, before serving. An app
 adds its own variants' needs (names under `sentry_sdk`, dotted for
-submodules: "scope.use_scope", "integrations.asyncio.AsyncioIntegration").
+submodules: "scope.use_scope", "integrations.asyncio.AsyncioIntegration", and
+"module:Class.attr" for an attribute of a class: "scope:Scope.get_current_scope").
 Feature detection only, never version numbers.
 """
 from __future__ import absolute_import, print_function
@@ -44,11 +45,18 @@ def scope_fix(variant):
 
 
 def _lookup(name):
-    """sentry_sdk.<name>; a dotted name imports sentry_sdk.<module> first.
+    """sentry_sdk.<name>; a dotted name imports sentry_sdk.<module> first, and
+    "module:Class.attr" follows attributes after the import (the classmethods
+    that 2.0.x has where later releases have top-level functions).
     Raises (ImportError, AttributeError, DidNotEnable...) when absent."""
-    module_name, _, attr = ("sentry_sdk." + name).rpartition(".")
-    module = importlib.import_module(module_name)
-    value = getattr(module, attr)
+    if ":" in name:
+        module_name, attrs = name.split(":", 1)
+        value = importlib.import_module("sentry_sdk." + module_name)
+        for attr in attrs.split("."):
+            value = getattr(value, attr)
+    else:
+        module_name, _, attr = ("sentry_sdk." + name).rpartition(".")
+        value = getattr(importlib.import_module(module_name), attr)
     if not callable(value):
         raise AttributeError("%s is not callable" % name)
     return value

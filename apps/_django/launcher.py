@@ -46,12 +46,11 @@ def _check_worker_class(app_id, worker_class):
     try:
         mod = __import__(library)
     except Exception as exc:
-        cli.die(app_id, "gunicorn's %s worker needs %s, which does not import: %s"
-                % (worker_class, library, one_line(exc)))
+        cli.die_stack(app_id, "gunicorn's %s worker needs %s, which does not import" % (worker_class, library), exc)
     try:
         import gunicorn
     except Exception as exc:
-        cli.die(app_id, "gunicorn does not import: %s" % one_line(exc))
+        cli.die_stack(app_id, "gunicorn does not import", exc)
     # gunicorn checks the library's version when its worker module is
     # imported (e.g. "eventlet worker requires eventlet 0.24.1 or higher").
     # Importing the worker module here does not monkeypatch anything: gunicorn
@@ -60,9 +59,9 @@ def _check_worker_class(app_id, worker_class):
     try:
         __import__(module)
     except Exception as exc:
-        cli.die(app_id, "gunicorn %s cannot load its %s worker (%s %s): %s"
-                % (getattr(gunicorn, "__version__", "?"), worker_class, library,
-                   getattr(mod, "__version__", "?"), one_line(exc)))
+        cli.die_stack(app_id, "gunicorn %s cannot load its %s worker (%s %s)"
+                      % (getattr(gunicorn, "__version__", "?"), worker_class, library,
+                         getattr(mod, "__version__", "?")), exc)
     return getattr(gunicorn, "__version__", "?"), getattr(mod, "__version__", "?")
 
 

@@ -24,17 +24,18 @@ inside coroutines). See apps/README.md for the contract.
 """
 from __future__ import absolute_import, print_function
 
-from gevent import monkey as _monkey
-
-_monkey.patch_all()
-
-import asyncio  # noqa: E402
-import os  # noqa: E402
-import sys  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
+import os
+import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from _common import early  # noqa: E402  (imports sys only)
+
+early.patch_gevent("asyncio-gevent")
+
+import asyncio  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
 
 import gevent  # noqa: E402
 from gevent import monkey  # noqa: E402

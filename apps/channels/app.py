@@ -51,7 +51,7 @@ def configure_django():
         import django
         from django.conf import settings
     except ImportError as exc:
-        cli.die(APP_ID, "cannot import django: %s" % one_line(exc))
+        cli.die_stack(APP_ID, "cannot import django", exc)
     settings.configure(
         DEBUG=False, SECRET_KEY="channels-reference-app-not-a-secret", ALLOWED_HOSTS=["127.0.0.1", "localhost"],
         ROOT_URLCONF=__name__,  # urlpatterns below (the async view)
@@ -223,9 +223,12 @@ def main(argv=None):
                         "Django %s has none" % django.get_version())
     try:
         import channels
+    except Exception as exc:
+        cli.die_stack(APP_ID, "cannot import channels", exc)
+    try:
         from sentry_sdk.integrations.django import DjangoIntegration
     except Exception as exc:
-        cli.die(APP_ID, "cannot import channels / DjangoIntegration: %s" % one_line(exc))
+        cli.die(APP_ID, "cannot import DjangoIntegration: %s" % one_line(exc))
     # The Django integration explicitly (it is also auto-enabled): what a
     # Django project's settings.py does before django.setup().
     sdk.init_or_die(APP_ID, args.dsn, [DjangoIntegration()], " for variant %s" % args.variant, die=fail)

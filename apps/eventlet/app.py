@@ -56,7 +56,8 @@ def _monkey_patch():
     try:
         import eventlet
     except ImportError as exc:
-        early.die(APP_ID, "cannot import eventlet: %s: %s" % (type(exc).__name__, exc))
+        early.die(APP_ID, "the stack cannot run here without the SDK: cannot import eventlet: %s: %s"
+                  % (type(exc).__name__, exc), code=early.STACK_FAILS)
     eventlet.monkey_patch()
 
 

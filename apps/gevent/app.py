@@ -36,9 +36,7 @@ SDK_FIRST = "sdk-first"
 _VARIANT = early.variant_from_argv()
 
 if _VARIANT != SDK_FIRST:
-    from gevent import monkey as _monkey
-
-    _monkey.patch_all()
+    early.patch_gevent(APP_ID)
 
 _EARLY = {}  # sdk-first: what happened before patch_all
 
@@ -52,9 +50,7 @@ if _VARIANT == SDK_FIRST:
     _set_prefix(APP_ID)
     _EARLY["args"] = _cli.parse_args(APP_ID, VARIANTS)
     _sdk.init_or_die(APP_ID, _EARLY["args"].dsn)
-    from gevent import monkey as _monkey
-
-    _monkey.patch_all()
+    early.patch_gevent(APP_ID)
 
 import time  # noqa: E402  (patched by now in every variant)
 

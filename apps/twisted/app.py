@@ -45,7 +45,7 @@ VARIANTS = ("plain", "hub-clone", "isolation-scope", "hub-clone-naive", "isolati
 NEEDS = {
     "hub-clone-naive": ("Hub",),
     "isolation-scope": ("isolation_scope", "scope.use_isolation_scope", "scope.use_scope",
-                        "get_isolation_scope", "get_current_scope"),
+                        "scope:Scope.get_isolation_scope", "scope:Scope.get_current_scope"),
     "isolation-scope-naive": ("isolation_scope",),
 }
 
@@ -114,11 +114,12 @@ def _binding(variant, fresh):
         hub = sentry_sdk.Hub(sentry_sdk.Hub.current) if fresh else sentry_sdk.Hub.current
         return lambda: hub  # a Hub is a reusable context manager
     if variant == "isolation-scope":
+        get_isolation, get_current = sdk.scope_getter("get_isolation_scope"), sdk.scope_getter("get_current_scope")
         if fresh:
             with sentry_sdk.isolation_scope() as isolation:
-                current = sentry_sdk.get_current_scope()
+                current = get_current()
         else:
-            isolation, current = sentry_sdk.get_isolation_scope(), sentry_sdk.get_current_scope()
+            isolation, current = get_isolation(), get_current()
         return lambda: _use_scopes(isolation, current)
     return None
 
@@ -198,7 +199,7 @@ def main(argv=None):
         from twisted.internet import reactor as _reactor
         from twisted.python import log as twisted_log
     except ImportError as exc:
-        cli.die(APP_ID, "cannot import Twisted: %s: %s" % (type(exc).__name__, exc))
+        cli.die_stack(APP_ID, "cannot import Twisted", exc)
     reactor, defer = _reactor, _defer
     # Twisted's own log (unhandled errors in Deferreds, ...) goes to stderr too.
     twisted_log.startLogging(sys.stderr, setStdout=False)

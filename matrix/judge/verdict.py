@@ -29,6 +29,7 @@ VERDICTS = ("isolated", "leak", "nested", "lost", "error", "timeout", "unsupport
 SCOPES = ("isolated", "leak", "unknown")
 TRACINGS = ("parallel", "nested", "detached", "untested", "unknown")
 INCONCLUSIVE = ("error", "timeout", "unsupported", "flaky")
+STACK_FAILS = 4  # the apps' exit code for "the stack cannot run here without the SDK" (apps/README.md)
 
 
 @dataclass
@@ -129,6 +130,9 @@ def judge(record: RunRecord) -> Judgement:
                          tracing_answer(verdict, checks, traced))
 
     if not record.started:
+        if record.exit_code == STACK_FAILS and not record.timed_out:
+            # the app says the framework itself cannot run here (no SDK involved): n/a, not an error
+            return result("unsupported", record.start_error or "the stack cannot run here")
         verdict = "timeout" if record.timed_out else "error"
         return result(verdict, record.start_error or "the app did not start")
     if record.timed_out:
