@@ -21,15 +21,24 @@ class LockError(RuntimeError):
     """The lock is missing, stale or does not cover what the axes ask for."""
 
 
-def build_lock(raw_axes: dict[str, Any], refresh: bool = True) -> dict[str, Any]:
-    """Resolve every package policy and case pin against PyPI (network)."""
+def build_lock(raw_axes: dict[str, Any], refresh: bool = True, only: set[str] | None = None,
+               previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Resolve every package policy and case pin against PyPI (network). With `only` (package names),
+    the other packages keep their picks from `previous` (a new app's axes can be added without moving
+    every other app to newer releases); release data is looked up for whatever is new."""
     from .policies import select
     from .releases import python_support, release, releases
 
     pythons = raw_axes["python"]["versions"]
     axes: dict[str, list[dict[str, Any]]] = {}
     wanted: dict[tuple[str, str], list[str]] = {}
+    kept = (previous or {}).get("axes", {})
     for name, policy in raw_axes.get("packages", {}).items():
+        if only is not None and name not in only and name in kept:
+            axes[name] = kept[name]
+            for pick in kept[name]:
+                wanted.setdefault((name, pick["version"]), []).extend(pick.get("why", []))
+            continue
         picks = select(name, policy, releases(name, refresh=refresh))
         axes[name] = [{"version": p.version, "why": list(p.why)} for p in picks]
         for p in picks:
@@ -38,7 +47,11 @@ def build_lock(raw_axes: dict[str, Any], refresh: bool = True) -> dict[str, Any]
         for name, version in case.get("pins", {}).items():
             wanted.setdefault((name, str(version)), []).append(f"case {case.get('claim', case['app'])}")
     table: dict[str, Any] = {}
+    known = (previous or {}).get("releases", {})
     for (name, version), why in sorted(wanted.items()):
+        if only is not None and name not in only and f"{name}=={version}" in known:
+            table[f"{name}=={version}"] = known[f"{name}=={version}"]
+            continue
         rel = release(name, version)
         unsupported = {py: reason for py in pythons if (reason := python_support(rel, py))}
         table[f"{name}=={version}"] = {

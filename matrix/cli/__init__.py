@@ -95,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_cell)
     p = sub.add_parser("update-axes", help="resolve the axes policies against PyPI into matrix/axes/axes.lock.json")
     p.add_argument("--offline", action="store_true", help="use the cached PyPI data under .matrix/pypi")
+    p.add_argument("--only", action="append", default=[], metavar="PACKAGE",
+                   help="refresh only these packages' picks (the others keep what the lock has)")
     p.set_defaults(func=cmd_update_axes)
     p = sub.add_parser("merge", help="merge every shard of one run (--shard K/N) into its size's folder, logs included")
     p.add_argument("shards", nargs="+", metavar="MATRIX_JSON",

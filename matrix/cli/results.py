@@ -10,7 +10,7 @@ import shutil
 import sys
 import time
 
-from ..axes.lock import build_lock, write_lock
+from ..axes.lock import build_lock, load_lock, write_lock
 from ..axes.spec import load_axes, load_raw
 from ..judge.claims import evaluate, load_claims
 from ..paths import REPO
@@ -28,7 +28,11 @@ def cmd_update_axes(args: argparse.Namespace) -> int:
     """Resolve the axes' policies against PyPI and write matrix/axes/axes.lock.json."""
     raw = load_raw()
     load_axes()  # validate before asking PyPI anything
-    lock = build_lock(raw, refresh=not args.offline)
+    only = set(args.only) if args.only else None
+    unknown = sorted((only or set()) - set(raw.get("packages", {})))
+    if unknown:
+        raise UsageError(f"--only {unknown[0]!r} has no [packages.{unknown[0]}] table in the axes file")
+    lock = build_lock(raw, refresh=not args.offline, only=only, previous=load_lock() if only else None)
     write_lock(lock)
     for name, picks in lock["axes"].items():
         print(f"{name}: " + ", ".join(p["version"] for p in picks))
