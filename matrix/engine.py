@@ -63,6 +63,12 @@ def _header(log_path: str, cell: Cell, lines: list[str]) -> None:
             fh.write(f"# {line}\n")
 
 
+def session_lifetime(opts: EngineOptions) -> float:
+    """How long one cell's session (its container) may live at most: every attempt's timeout, plus room
+    to start and stop. It bounds what a killed harness leaves behind on the Docker backend."""
+    return opts.repeat * (opts.run.cell_timeout + 30.0) + 60.0
+
+
 def run_one(cell: Cell, backend: Backend, server: MockSentryServer, opts: EngineOptions) -> CellOutcome:
     """Everything for one cell; always returns an outcome."""
     units = opts.run.units
@@ -96,7 +102,7 @@ def run_one(cell: Cell, backend: Backend, server: MockSentryServer, opts: Engine
     os.makedirs(records_dir, exist_ok=True)
     with contextlib.ExitStack() as stack:
         try:
-            session = stack.enter_context(backend.session(env))
+            session = stack.enter_context(backend.session(env, session_lifetime(opts)))
         except (EnvError, OSError) as exc:  # e.g. the Docker engine went away: this cell is `error`, the run goes on
             return not_run(cell, "error", f"could not start the cell: {exc}", interp.version, units, log_rel)
         for attempt in range(1, opts.repeat + 1):
@@ -125,25 +131,30 @@ def run_cells(cells: list[Cell], opts: EngineOptions,
             by_name[cell.backend] = backends.get(cell.backend)
     outcomes: dict[str, CellOutcome] = {}
     pool = ThreadPoolExecutor(max_workers=max(1, opts.jobs))
+    server = MockSentryServer().start()
     try:
-        with MockSentryServer() as server:
-            futures = {pool.submit(run_one, cell, by_name[cell.backend], server, opts): cell for cell in todo}
-            for future in as_completed(futures):
-                cell = futures[future]
-                try:
-                    outcome = future.result()
-                except Exception as exc:  # a harness bug in one cell must not sink the others
-                    if fatal_write_error(exc):
-                        raise  # nor can any other cell write its log: stop the run (the caller says why)
-                    traceback.print_exc(file=sys.stderr)
-                    outcome = not_run(cell, "error", f"harness error: {type(exc).__name__}: {exc}",
-                                      cell.python, opts.run.units)
-                outcomes[cell.id] = outcome
-                on_done(outcome)
+        futures = {pool.submit(run_one, cell, by_name[cell.backend], server, opts): cell for cell in todo}
+        for future in as_completed(futures):
+            cell = futures[future]
+            try:
+                outcome = future.result()
+            except Exception as exc:  # a harness bug in one cell must not sink the others
+                if fatal_write_error(exc):
+                    raise  # nor can any other cell write its log: stop the run (the caller says why)
+                traceback.print_exc(file=sys.stderr)
+                outcome = not_run(cell, "error", f"harness error: {type(exc).__name__}: {exc}",
+                                  cell.python, opts.run.units)
+            outcomes[cell.id] = outcome
+            on_done(outcome)
     except BaseException:
+        # Ctrl-C, SIGTERM, SIGHUP or a fatal error: kill every app first, then stop the mock server so
+        # that no running cell waits out its delivery timeout, then let the cells' threads unwind
+        # (their sessions remove their containers).
         pool.shutdown(wait=False, cancel_futures=True)
         kill_all_apps()
+        server.stop()
         raise
     finally:
         pool.shutdown(wait=True)
+        server.stop()
     return [outcomes[c.id] for c in cells if c.id in outcomes]

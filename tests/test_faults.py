@@ -238,6 +238,7 @@ class FloodSession(VenvSession):
     """The venv session, with the app started through a wrapper that floods its output (apps/ untouched)."""
 
     def __init__(self, wrapper: str):
+        super().__init__()
         self.wrapper = wrapper
 
     def launch(self, argv, log_path):

@@ -1,7 +1,7 @@
 """Command-line parsing shared by all apps.
 
     app.py --dsn DSN --port PORT --units N --variant VARIANT
-           [--children C] [--barrier-timeout SECONDS] [--max-seconds S]
+           [--children C] [--barrier-timeout SECONDS] [--max-seconds S] [--parent-pid PID]
            [--route ROUTE]      (only for an app that passes its routes)
 
 Any problem (missing/unknown argument, unknown variant, bad number) prints
@@ -11,6 +11,8 @@ from __future__ import absolute_import, print_function
 
 import argparse
 import sys
+
+from _common import parent
 
 DEFAULT_UNITS = 4
 DEFAULT_CHILDREN = 3
@@ -76,9 +78,12 @@ def parse_args(app_id, variants, argv=None, routes=None):
         type=float,
         default=DEFAULT_BARRIER_TIMEOUT,
     )
-    # Not part of the engine contract: an optional hard cap on the process
-    # lifetime (0 = none), handy when running an app by hand.
+    # A hard cap on the process lifetime (0 = none): the engine passes one
+    # derived from its cell timeout, so no app outlives its cell for long.
     parser.add_argument("--max-seconds", dest="max_seconds", type=float, default=0.0)
+    # The harness's pid: the app exits when that process is gone (0: the
+    # parent seen at start, e.g. by hand or inside a container).
+    parser.add_argument("--parent-pid", dest="parent_pid", type=int, default=0)
     if routes:
         parser.add_argument("--route", default=routes[0])
     args = parser.parse_args(argv)
@@ -99,6 +104,9 @@ def parse_args(app_id, variants, argv=None, routes=None):
         die(app_id, "--children must be >= 1, got %d" % args.children)
     if not args.barrier_timeout > 0:
         die(app_id, "--barrier-timeout must be > 0, got %r" % args.barrier_timeout)
+    if args.parent_pid < 0:
+        die(app_id, "--parent-pid must be >= 0, got %d" % args.parent_pid)
+    parent.guard(app_id, args.parent_pid)
     if args.max_seconds < 0:
         die(app_id, "--max-seconds must be >= 0, got %r" % args.max_seconds)
     if not args.dsn.strip():

@@ -17,6 +17,7 @@ import threading
 import time
 
 from _common import sdk
+from _common.parent import watched as watched_parent
 from _common.log import flush_std_streams, log, log_exception
 
 _monotonic = getattr(time, "monotonic", time.time)
@@ -74,7 +75,7 @@ def exit_after_shutdown(delay=0.05):
 
 
 def start_watchdogs(max_seconds=0.0, poll=1.0):
-    parent = os.getppid()
+    parent = watched_parent()
     started = _monotonic()
 
     def run():

@@ -19,7 +19,7 @@ eventlet.patcher.original. The heartbeat is a green loop the app spawns with
 its own spawn function (start_heartbeat), possibly later than start().
 
 Writes straight to fd 2: no (patched) lock, no green switch. Imports only
-os, sys, time, traceback. Valid Python 2.7 and 3.x.
+os, sys, time, traceback (and _common.parent). Valid Python 2.7 and 3.x.
 """
 from __future__ import absolute_import, print_function
 
@@ -27,6 +27,8 @@ import os
 import sys
 import time
 import traceback
+
+from _common.parent import watched as watched_parent
 
 STALL_SECONDS = 5.0
 
@@ -75,7 +77,7 @@ def start_heartbeat(spawn, green_sleep, poll=0.5):
 
 def start(app_id, hub_name, max_seconds, start_new_thread, get_ident, sleep, clock, poll=1.0):
     """Start the watchdog (call it on the hub's OS thread, the main one)."""
-    parent = os.getppid()
+    parent = watched_parent()
     started = clock()
     hub = get_ident()
     _state["clock"] = clock

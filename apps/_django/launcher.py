@@ -24,7 +24,7 @@ import warnings
 HERE = os.path.dirname(os.path.abspath(__file__))
 APPS_DIR = os.path.dirname(HERE)
 
-from _common import cli  # noqa: E402
+from _common import cli, parent  # noqa: E402
 from _common.log import log, one_line, set_prefix  # noqa: E402
 
 VARIANTS = ("plain", "hub-clone", "isolation-scope")
@@ -112,8 +112,9 @@ def main(app_id, worker_class, argv=None):
         "CTXM_MAX_SECONDS": repr(args.max_seconds),
         "CTXM_WORKER_CLASS": worker_class,
         "CTXM_WORKER_CONNECTIONS": str(worker_connections(args.units)),
-        # The arbiter exits (code 3) when this process is no longer its parent.
-        "CTXM_WATCH_PARENT": str(os.getppid()),
+        # The arbiter exits (code 3) when the harness is gone (--parent-pid, or this
+        # process's parent); the parent-death signal set in parse_args survives the exec.
+        "CTXM_WATCH_PARENT": str(parent.watched()),
         # The worker writes "<code> <one line>" here if it fails to boot.
         "CTXM_STATUS_FILE": status_file,
         "DJANGO_SETTINGS_MODULE": "_django.ctxproject.settings",

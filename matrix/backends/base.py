@@ -1,7 +1,7 @@
 """What every backend provides, so the engine never knows which one it drives.
 
     backend.prepare(cell, log)  -> Env           the cell's pins installed (cached, keyed by content)
-    backend.session(env)        -> Session       a context manager around one cell's runs
+    backend.session(env, max_s) -> Session       a context manager around one cell's runs (gone after max_s)
     session.launch(argv, log)   -> AppProcess    a running app (process group / container exec)
 
 The venv backend (`venv.py`) and the Docker backend (`docker/backend.py`) implement it; a third
@@ -49,6 +49,7 @@ class Session(Protocol):
     """One cell's place to run apps: nothing for venv, a container for Docker."""
 
     apps_dir: str  # where apps/ is seen by the app's interpreter
+    parent_pid: int  # what the app watches (--parent-pid): this process, or 0 where it cannot see it
 
     def launch(self, argv: list[str], log_path: str) -> AppProcess:
         """Start an app (argv as seen inside the session), its output appended to log_path."""
@@ -66,5 +67,6 @@ class Backend(Protocol):
     def prepare(self, cell: Cell, log: list[str]) -> Env:
         """Install the cell's pins (or reuse them); raise EnvUnsupported or EnvError."""
 
-    def session(self, env: Env) -> ContextManager[Session]:
-        """Where one cell's attempts run; always cleaned up on exit."""
+    def session(self, env: Env, max_seconds: float) -> ContextManager[Session]:
+        """Where one cell's attempts run; always cleaned up on exit, and gone after max_seconds even if
+        this process is killed."""

@@ -154,6 +154,11 @@ class VenvSession:
 
     apps_dir = APPS_DIR
 
+    def __init__(self) -> None:
+        # The app exits when this process is gone (and, on Linux, gets SIGKILL when the thread that
+        # started it ends: the engine's workers outlive every app they start).
+        self.parent_pid = os.getpid()
+
     def launch(self, argv: list[str], log_path: str) -> AppProcess:
         return AppProcess(argv, log_path).start()
 
@@ -176,5 +181,5 @@ class VenvBackend:
         return prepare_env(self.interpreters()[cell.python], cell.pin_specs(), log, list(cell.requires))
 
     @contextlib.contextmanager
-    def session(self, env: Env) -> Iterator[VenvSession]:
-        yield VenvSession()
+    def session(self, env: Env, max_seconds: float) -> Iterator[VenvSession]:
+        yield VenvSession()  # each app carries its own --max-seconds

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 
 from ..axes.lock import LockError
 from ..axes.policies import PolicyError
@@ -26,7 +28,7 @@ from ..plan.filters import parse_shard
 from ..plan.sources import SourceError, lane_kind
 from ..report.runinfo import folder_for
 from ..run.cell import RunOptions
-from .common import ResultsError, UsageError
+from .common import Interrupted, ResultsError, UsageError
 from .results import cmd_merge, cmd_report, cmd_seed, cmd_update_axes
 from .running import cmd_cell, cmd_plan, cmd_run
 
@@ -130,20 +132,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, handled like Ctrl-C (every app and container of the run killed first, the
+    partial stream kept); the process then exits 128 + the signal number."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.exit_code = 128 + signum
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated(signum)
+
+
+def handle_termination() -> None:
+    """SIGTERM (`timeout`, `kill`, a cancelled CI job) and SIGHUP (a closed terminal) stop the run the
+    way Ctrl-C does instead of killing the harness and leaving its apps behind."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, _terminate)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    handle_termination()
     if getattr(args, "results", "") is None and args.command != "merge":
         lane = lane_kind(getattr(args, "sdk_source", None))
         args.results = os.path.join(REPO, "results",
                                     folder_for("full" if getattr(args, "full", False) else "default", lane))
     try:
         return args.func(args)
+    except Interrupted as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
     except (UsageError, AxesError, LockError, PolicyError, ReleaseError, ClaimsError, SourceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except ResultsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("interrupted", file=sys.stderr)
-        return 130
+        return getattr(exc, "exit_code", 130)

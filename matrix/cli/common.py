@@ -22,6 +22,14 @@ class UsageError(Exception):
     """One line for the user; exit 2."""
 
 
+class Interrupted(UsageError):
+    """A run stopped by Ctrl-C (exit 2) or SIGTERM/SIGHUP (exit 143/129): one line saying how to resume."""
+
+    def __init__(self, message: str, exit_code: int = 2):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 class ResultsError(Exception):
     """The results directory cannot be written (read-only, full): one line for the user; exit 1."""
 

@@ -26,8 +26,8 @@ from ..report.entries import cell_entry, results_document
 from ..report.files import load_results, write_results
 from ..report.runinfo import run_record
 from ..report.view import counts
-from .common import (ResultsError, UsageError, committed_results, engine_options, lane_source, not_planned_entries,
-                     planned, previous_verdicts, resolve_backend, results_path)
+from .common import (Interrupted, ResultsError, UsageError, committed_results, engine_options, lane_source,
+                     not_planned_entries, planned, previous_verdicts, resolve_backend, results_path)
 
 
 class Progress:
@@ -208,9 +208,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     try:
         run_cells(cells, opts, done, skip=set(entries))
-    except KeyboardInterrupt:
-        raise UsageError(f"interrupted: finished cells are in {shown}; "
-                         f"continue with `{again}` (and the same filters)") from None
+    except KeyboardInterrupt as exc:
+        how = f"stopped by {exc}" if getattr(exc, "exit_code", None) else "interrupted"
+        raise Interrupted(f"{how}: finished cells are in {shown}; continue with `{again}` (and the same filters)",
+                          getattr(exc, "exit_code", 2)) from None
     except _StreamFailed as exc:
         finished = len(read_stream(stream_path))
         raise ResultsError(f"cannot write to the results directory {args.results} ({exc.error.strerror or exc}): "

@@ -36,12 +36,21 @@ class RunOptions:
     cell_timeout: float = 180.0
 
 
-def app_argv(python: str, cell: Cell, dsn: str, port: int, opts: RunOptions, apps_dir: str) -> list[str]:
+# An app may outlive its cell's timeout by this much at most (its own --max-seconds), whatever
+# happens to the harness.
+APP_LIFETIME_SLACK = 30.0
+
+
+def app_argv(python: str, cell: Cell, dsn: str, port: int, opts: RunOptions, apps_dir: str,
+             parent_pid: int = 0) -> list[str]:
     argv = [
         python, "-u", os.path.join(apps_dir, cell.app, "app.py"),
         "--dsn", dsn, "--port", str(port), "--units", str(opts.units), "--variant", cell.variant,
         "--children", str(opts.children), "--barrier-timeout", str(opts.barrier_timeout),
+        "--max-seconds", f"{opts.cell_timeout + APP_LIFETIME_SLACK:g}",
     ]
+    if parent_pid:
+        argv += ["--parent-pid", str(parent_pid)]
     return argv + (["--route", cell.route] if cell.route else [])
 
 
@@ -94,7 +103,7 @@ def run_cell_once(cell: Cell, python: str, server: MockSentryServer, log_path: s
     project = server.new_project()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    argv = app_argv(python, cell, server.dsn(project), port, opts, session.apps_dir)
+    argv = app_argv(python, cell, server.dsn(project), port, opts, session.apps_dir, session.parent_pid)
     _note(log_path, f"attempt {attempt}: {' '.join(argv)}")
     t0 = time.monotonic()
     guard = LogGuard(log_path)  # an app that floods its output cannot fill the disk

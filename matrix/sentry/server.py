@@ -119,7 +119,9 @@ class MockSentryServer:
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop serving, drop open connections and close the socket (idempotent, bounded)."""
+        """Stop serving, drop open connections and close the socket (idempotent, bounded); whoever waits
+        for items gets what arrived."""
+        self._store.close()
         with self._state_lock:
             httpd, thread = self._httpd, self._thread
             if httpd is None or thread is None or self._stopped:

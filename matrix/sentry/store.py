@@ -30,6 +30,7 @@ class _Store:
         self._version = 0  # bumped on every change, so waiters never miss one
         self._envelope_seq = 0
         self._stats = _Stats()
+        self._closed = False  # set when the server stops: waiters return at once
 
     def new_project(self) -> int:
         with self._cond:
@@ -92,14 +93,23 @@ class _Store:
                 "rejected_total": sum(s.rejected_by_status.values()),
             }
 
+    def close(self) -> None:
+        """The server is stopping: every waiter returns now with what it has."""
+        with self._cond:
+            self._closed = True
+            self._version += 1
+            self._cond.notify_all()
+
     def wait_for(self, pid: int, predicate: Callable[[list[dict]], bool], timeout: float) -> list[dict]:
-        """Block until ``predicate(items)`` holds or ``timeout`` passes; the predicate runs unlocked."""
+        """Block until ``predicate(items)`` holds, ``timeout`` passes or the store is closed; the predicate
+        runs unlocked."""
         deadline = time.monotonic() + max(0.0, timeout)
         while True:
             with self._cond:
                 items = [dict(r) for r in self._require(pid)]
                 seen = self._version
-            if predicate(items):
+                closed = self._closed
+            if closed or predicate(items):
                 return items
             with self._cond:
                 while self._version == seen:

@@ -18,7 +18,7 @@ from ..interpreters import Interpreter, discover
 from ..process import AppProcess
 from .base_images import registry_available
 from .cell_images import prepare_image
-from .container import Container
+from .container import Container, remove_stale
 from .engine import DockerError, engine_available
 
 APPS_MOUNT = "/apps"
@@ -26,10 +26,12 @@ CONTAINER_ENV = {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
                  "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
 
 
-def cell_container(env: Env, extra_mounts: list[tuple[str, str, str]] | None = None) -> Container:
-    """A Container for this cell image with apps/ bind-mounted read-only at /apps (not started yet)."""
+def cell_container(env: Env, extra_mounts: list[tuple[str, str, str]] | None = None,
+                   lifetime: float | None = None) -> Container:
+    """A Container for this cell image with apps/ bind-mounted read-only at /apps (not started yet).
+    With `lifetime`, the container ends by itself after that many seconds, even if this process dies."""
     return Container(env.image, mounts=[(APPS_DIR, APPS_MOUNT, "ro"), *(extra_mounts or [])],
-                     env=CONTAINER_ENV, workdir=APPS_MOUNT)
+                     env=CONTAINER_ENV, workdir=APPS_MOUNT, lifetime=lifetime)
 
 
 class DockerSession:
@@ -37,6 +39,7 @@ class DockerSession:
     killed inside the container after every attempt."""
 
     apps_dir = APPS_MOUNT
+    parent_pid = 0  # the harness is not visible from inside the container: the container's lifetime bounds it
 
     def __init__(self, box: Container):
         self.box = box
@@ -53,6 +56,18 @@ class DockerBackend:
 
     def __init__(self) -> None:
         self._interpreters: dict[str, Interpreter] | None = None
+        self._swept = False
+
+    def sweep(self) -> list[str]:
+        """Once per backend object: remove the containers that runs which no longer exist left behind
+        (a SIGKILLed harness cannot remove its own; their lifetime ends them anyway)."""
+        if self._swept:
+            return []
+        self._swept = True
+        try:
+            return remove_stale()
+        except DockerError:
+            return []
 
     def interpreters(self) -> dict[str, Interpreter]:
         """The machine's interpreters (copied into seeded images); where a registry answers, the official
@@ -79,8 +94,9 @@ class DockerBackend:
             raise EnvError(str(exc)) from None
 
     @contextlib.contextmanager
-    def session(self, env: Env) -> Iterator[DockerSession]:
-        box = cell_container(env)
+    def session(self, env: Env, max_seconds: float) -> Iterator[DockerSession]:
+        self.sweep()
+        box = cell_container(env, lifetime=max_seconds)
         try:
             box.__enter__()
         except DockerError as exc:

@@ -1,6 +1,7 @@
 """`Container` owns one container's whole life (modelled on cibuildwheel's `oci_container.py`).
 
-It is started detached with an idle `sleep infinity` under `--init` (so orphans are reaped),
+It is started detached with an idle `sleep infinity` (or `sleep <lifetime>`, so it ends by itself)
+under `--init` (so orphans are reaped),
 work is `docker exec`-ed into it, and it is ALWAYS removed (`docker rm -f`): on `__exit__`,
 on exceptions, on Ctrl-C, at interpreter exit (atexit) and on SIGTERM (turned into SystemExit
 so `with` blocks unwind). Containers carry labels naming this project and the owning pid, so
@@ -98,8 +99,12 @@ class Container:
     """
 
     def __init__(self, image: str, name: str | None = None, mounts: Sequence[tuple[str, str, str]] = (),
-                 env: Mapping[str, str] | None = None, workdir: str | None = None, prefix: str = "scm"):
+                 env: Mapping[str, str] | None = None, workdir: str | None = None, prefix: str = "scm",
+                 lifetime: float | None = None):
         self.image = image
+        # The idle process is `sleep <lifetime>` (default: forever): the container ends by itself (and
+        # --rm removes it) even when the process that owns it was SIGKILLed and can remove nothing.
+        self.lifetime = lifetime
         self.name = name or f"{prefix}-{os.getpid()}-{uuid.uuid4().hex[:10]}"
         self.mounts = list(mounts)
         self.env = dict(env or {})
@@ -119,7 +124,7 @@ class Container:
             args += ["-e", f"{key}={value}"]
         if self.workdir:
             args += ["-w", self.workdir]
-        args += [self.image, "sleep", "infinity"]
+        args += [self.image, "sleep", f"{int(self.lifetime) + 1}" if self.lifetime else "infinity"]
         with _live_lock:
             _live[self.name] = self  # registered before it exists: a half-started container is still removed
         self.started = True
