@@ -3,6 +3,7 @@
 Routes (see apps/README.md):
   GET  /facts
   GET  /rss                               {"rss_kib": VmRSS}
+  GET  /memory                            the memory probe (_common/memory.py)
   GET  /unit/<i>?round=normal|control     (round defaults to normal)
   POST /flush
   POST /shutdown
@@ -69,7 +70,7 @@ def parse_unit(raw, query, units, rounds=ROUNDS):
 
 
 ADMIN = {"/facts": ("GET", "facts"), "/rss": ("GET", "rss"), "/flush": ("POST", "flush"),
-         "/shutdown": ("POST", "shutdown")}
+         "/shutdown": ("POST", "shutdown"), "/memory": ("GET", "memory")}
 
 
 def route(method, target, units, rounds=ROUNDS):

@@ -8,9 +8,12 @@ and queue are then real OS-thread primitives). This one runs on an unpatched
 thread with an unpatched sleep, so it still:
   * exits (code 3) when the parent process is gone,
   * exits (code 0) after --max-seconds,
-  * logs ONCE, with the Python stacks of the OS threads (the hub's first),
-    when the hub stops running (no heartbeat for STALL_SECONDS), and logs
-    again when it recovers.
+  * when the hub stops running (no heartbeat for STALL_SECONDS once the
+    heartbeat has begun), logs the Python stacks of the OS threads (the
+    hub's first) under a line starting with DEADLOCK_MARK and exits with
+    DEADLOCK_EXIT: nothing green can run any more, so waiting out the
+    requests' timeouts would only cost time (the engine reports the cell
+    as `error: deadlock` with these stacks as evidence).
 
 The caller passes the ORIGINAL functions: `start_new_thread` and `get_ident`
 of the unpatched (_)thread module, the unpatched `sleep`, a clock; before
@@ -30,7 +33,9 @@ import traceback
 
 from _common.parent import watched as watched_parent
 
-STALL_SECONDS = 5.0
+STALL_SECONDS = 3.0
+DEADLOCK_EXIT = 5  # apps/README.md: the hub stayed blocked, see the log's deadlock report
+DEADLOCK_MARK = "deadlock:"
 
 _state = {"beat": None, "clock": None}
 
@@ -58,10 +63,11 @@ def _stacks(hub, own):
 
 
 def heartbeat():
-    """One beat: the hub is running."""
+    """One beat: the hub is running (the watch starts judging stalls from the first beat on)."""
     clock = _state["clock"]
     if clock is not None:
         _state["beat"] = clock()
+        _state["beating"] = True
 
 
 def start_heartbeat(spawn, green_sleep, poll=0.5):
@@ -75,7 +81,7 @@ def start_heartbeat(spawn, green_sleep, poll=0.5):
     return spawn(loop)
 
 
-def start(app_id, hub_name, max_seconds, start_new_thread, get_ident, sleep, clock, poll=1.0):
+def start(app_id, hub_name, max_seconds, start_new_thread, get_ident, sleep, clock, poll=0.5):
     """Start the watchdog (call it on the hub's OS thread, the main one)."""
     parent = watched_parent()
     started = clock()
@@ -85,7 +91,6 @@ def start(app_id, hub_name, max_seconds, start_new_thread, get_ident, sleep, clo
 
     def watch():
         own = get_ident()
-        reported = False
         while True:
             sleep(poll)
             if os.getppid() != parent:
@@ -95,15 +100,10 @@ def start(app_id, hub_name, max_seconds, start_new_thread, get_ident, sleep, clo
                 _line(app_id, "exiting with code 0: --max-seconds %s reached" % max_seconds)
                 os._exit(0)
             stalled = clock() - _state["beat"]
-            if stalled > STALL_SECONDS and not reported:
-                reported = True
-                _line(
-                    app_id,
-                    "%s hub BLOCKED for %.1fs: no green thread can run (a real, unpatched lock or "
-                    "blocking call holds the OS thread). Stacks:\n%s" % (hub_name, stalled, _stacks(hub, own)),
-                )
-            elif stalled <= STALL_SECONDS and reported:
-                reported = False
-                _line(app_id, "%s hub running again" % hub_name)
+            if _state.get("beating") and stalled > STALL_SECONDS:
+                _line(app_id, "%s the %s hub has been blocked for %.1fs: no green thread can run (a real, "
+                      "unpatched lock or blocking call holds the OS thread); exiting with code %d. Stacks:\n%s"
+                      % (DEADLOCK_MARK, hub_name, stalled, DEADLOCK_EXIT, _stacks(hub, own)))
+                os._exit(DEADLOCK_EXIT)
 
     start_new_thread(watch, ())

@@ -178,6 +178,18 @@ def write_child_tag(i, k):
             scope.set_tag(key, "1")
 
 
+def scope_copies():
+    """Copies of the scopes the current unit writes to (2.x: isolation and current scope; 0.x/1.x:
+    the hub's scope), what a per-request hub or scope kept alive by mistake retains."""
+    import copy
+
+    found = [scope_getter(name) for name in ("get_isolation_scope", "get_current_scope")]
+    if all(found):
+        return [copy.copy(get()) for get in found]
+    hub = _current_hub()
+    return [copy.copy(hub.scope)] if hub is not None else []
+
+
 def _shared_hub():
     hub_cls = _hub_class()
     hub = None

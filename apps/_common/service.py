@@ -3,7 +3,8 @@
     svc = Service(app_id, variant, units, extra_facts=None, shutdown=None, rounds=ROUNDS)
     svc.route(method, target)   -> httpjson.route(...) with this app's units and rounds
     svc.admin(r)                -> (status, obj, after) for a non-unit route:
-                                   GET /facts (+ extra_facts()), GET /rss, POST /flush,
+                                   GET /facts (+ extra_facts()), GET /rss, GET /memory,
+                                   POST /flush,
                                    POST /shutdown (after = shutdown, run once answered),
                                    and the JSON errors (404, 405, 400)
     svc.unit_failed(i, round, exc) -> (500, result): the unit failed outside its body
@@ -17,17 +18,11 @@ unit_failed around their own run_unit. Valid Python 2.7 and 3.6-3.13.
 from __future__ import absolute_import, print_function
 
 from _common import facts as facts_mod
-from _common import httpjson, lifecycle, sdk
+from _common import httpjson, lifecycle, memory, sdk
 from _common.log import log_exception, one_line
 
 
-def rss_kib():
-    """VmRSS of this process in KiB (Linux), or None."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return None
+from _common.memory import rss_kib
 
 
 class Service(object):
@@ -63,6 +58,12 @@ class Service(object):
                 return 200, {"rss_kib": rss_kib()}, None
             except Exception as exc:
                 log_exception("rss failed")
+                return 500, {"error": one_line(exc)}, None
+        if kind == "memory":
+            try:
+                return 200, memory.sample(), None
+            except Exception as exc:
+                log_exception("memory probe failed")
                 return 500, {"error": one_line(exc)}, None
         if kind == "flush":
             try:

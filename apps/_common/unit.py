@@ -39,6 +39,10 @@ from _common import sdk, variants
 from _common.log import log, log_exception, one_line
 
 _monotonic = getattr(time, "monotonic", time.time)
+# A test-only variant (apps accept it where a memory probe runs): every round keeps copies of its
+# scopes for good, the per-request leak the memory probe exists to catch.
+PLANTED_LEAK = "planted-leak"
+_planted = []
 
 
 class Wait(object):
@@ -119,6 +123,8 @@ def normal_round(units, i, result, name, barrier):
                 log("%s: children did not overlap (sibling barrier: %s)" % (name, states))
                 result["barrier"] = "timeout"
             result["event_id"] = sdk.capture_unit_message(name)
+            if units.variant == PLANTED_LEAK:
+                _planted.append(sdk.scope_copies())  # the leak the memory probe must catch
     except Exception as exc:
         result["error"] = one_line(exc)
         log_exception("%s: %s round failed" % (name, result["round"]))

@@ -7,14 +7,13 @@ process on 127.0.0.1:PORT; --route picks what serves the units:
                  handler (Channels >= 3: get_asgi_application(); 2: channels.http.AsgiHandler)
   websocket      ws /ws/unit/<i>?round=...  an AsyncWebsocketConsumer: accept, do the unit's
                  work, send ONE text frame with the unit's JSON result, close
-/facts /flush /shutdown /rss are an AsyncHttpConsumer (_common.service). The
-unit is _common.aio's (asyncio.Event barrier, gather). Rounds: normal, control
-and load (a unit's normal work without the cross-unit barrier, named
-load-unit-i, for the memory check with GET /rss).
-
-Variants: plain (DjangoIntegration() only, explicitly), asgi-middleware
-(SentryAsgiMiddleware wrapping the WHOLE ProtocolTypeRouter), hub-clone and
-isolation-scope (_common.variants).
+/facts /flush /shutdown /rss /memory are an AsyncHttpConsumer (_common.service).
+The unit is _common.aio's (asyncio.Event barrier, gather). Rounds: normal,
+control and load (the normal work without the cross-unit barrier, named
+load-unit-i, for the memory probe). Variants: plain (DjangoIntegration() only,
+explicitly), asgi-middleware (SentryAsgiMiddleware wrapping the WHOLE
+ProtocolTypeRouter), hub-clone and isolation-scope (_common.variants), and the
+test-only planted-leak (keeps every round's scopes: the probe must see it).
 
 Python 3.6+ (no walrus, no asyncio.run/get_running_loop/create_task; asyncio
 primitives are created inside coroutines). No gevent anywhere.
@@ -35,7 +34,7 @@ from _common import aio, cli, facts, httpjson, lifecycle, sdk, service, unit, va
 from _common.log import forward_stdlib_logging, log, one_line, set_prefix  # noqa: E402
 
 APP_ID = "channels"
-VARIANTS = ("plain", "asgi-middleware", "hub-clone", "isolation-scope")
+VARIANTS = ("plain", "asgi-middleware", "hub-clone", "isolation-scope", unit.PLANTED_LEAK)
 ROUTES = ("http-consumer", "websocket", "async-view")
 ROUNDS = ("normal", "control", "load")
 NEEDS = {"asgi-middleware": "integrations.asgi.SentryAsgiMiddleware"}
@@ -126,7 +125,7 @@ def build_application(route, variant):
             await self.close(code=1000 if status == 200 else 4000 + status)
             log("websocket /ws/unit/%s -> %d" % (raw, status))
 
-    http_routes = [re_path(r"^(?P<name>facts|flush|shutdown|rss)/?$", endpoint(AdminConsumer))]
+    http_routes = [re_path(r"^(?P<name>facts|flush|shutdown|rss|memory)/?$", endpoint(AdminConsumer))]
     notes = {"route": route, "channels_asgi3": asgi3}
     if route == "async-view":
         urlpatterns[:] = [re_path(r"^unit/(?P<i>[^/]+)/?$", unit_view)]

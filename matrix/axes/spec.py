@@ -34,14 +34,16 @@ class AxesError(ValueError):
 
 @dataclass(frozen=True)
 class MemoryProbe:
-    """After `warmup` load requests, send `requests` more in two equal windows and read the app's RSS
-    around each; the memory check fails only when BOTH windows grow faster than the threshold
-    (a leak grows linearly, warm-up growth flattens)."""
+    """After `warmup` load requests send `requests` more in `windows` equal windows, counting the SDK
+    objects the app still holds (after a flush and gc) before and after each; the memory check fails
+    when the 95% confidence interval of the count's slope over requests lies wholly above
+    `per_request` (a leak grows linearly; warm-up growth is over before the first sample)."""
 
     requests: int
-    kib_per_request: float
+    per_request: float
     warmup: int = 50
     routes: tuple[str, ...] | None = None  # probe only these routes (None: every route)
+    windows: int = 8
 
 
 @dataclass(frozen=True)
@@ -251,10 +253,11 @@ def parse_axes(data: dict) -> Axes:
         if "memory" in table:
             mem = table["memory"]
             _need(isinstance(mem, dict) and isinstance(mem.get("requests"), int) and mem["requests"] > 0
-                  and isinstance(mem.get("kib_per_request"), (int, float)),
-                  f"apps.{app}.memory = {mem!r}: expected {{requests = <int > 0>, kib_per_request = <number>}}")
-            memory = MemoryProbe(mem["requests"], float(mem["kib_per_request"]), int(mem.get("warmup", 50)),
-                                 tuple(mem["routes"]) if "routes" in mem else None)
+                  and isinstance(mem.get("per_request"), (int, float)),
+                  f"apps.{app}.memory = {mem!r}: expected {{requests = <int > 0>, per_request = <SDK objects>}}")
+            _need(int(mem.get("windows", 8)) >= 3, f"apps.{app}.memory.windows: at least 3 (a slope needs points)")
+            memory = MemoryProbe(mem["requests"], float(mem["per_request"]), int(mem.get("warmup", 50)),
+                                 tuple(mem["routes"]) if "routes" in mem else None, int(mem.get("windows", 8)))
         slices = {size: _slice(table[size], f"apps.{app}.{size}", axes) for size in SIZES if size in table}
         for size, chosen in slices.items():
             for variant in chosen.variants or ():

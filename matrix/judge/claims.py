@@ -175,8 +175,8 @@ def shows(cell: dict[str, Any], pred: Prediction) -> str:
     for name in pred.expected:
         check = cell["checks"].get(name) or {}
         measured = check.get("measured") or {}
-        if name == "memory" and measured.get("kib_per_request"):
-            parts.append("memory " + " / ".join(f"{x:g}" for x in measured["kib_per_request"]) + " KiB/request")
+        if name == "memory" and measured.get("sdk_objects_per_request") is not None:
+            parts.append(f"memory {measured['sdk_objects_per_request']:g} SDK objects/request")
         else:
             parts.append(f"{name} {'ok' if check.get('ok') else 'failed'}")
     return ", ".join(parts)

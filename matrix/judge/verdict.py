@@ -72,6 +72,25 @@ def _app_log_hint(tail: list[str]) -> str:
     return pick[:200]
 
 
+def blocked_at(report: list[str]) -> str:
+    """'; the hub waits in `with self._lock:` (sentry_sdk/transport.py:123)': the innermost frame of the
+    hub's OS thread in a deadlock report (the first stack after its header)."""
+    hub = []
+    for line in report[2:]:
+        if line.lstrip().startswith("OS thread"):
+            break
+        hub.append(line.strip())
+    files = [i for i, line in enumerate(hub) if line.startswith("File ")]
+    if not files:
+        return ""
+    where = hub[files[-1]].split('"')
+    path = where[1] if len(where) > 2 else "?"
+    short = "/".join(path.split("/")[-2:])
+    lineno = hub[files[-1]].split("line ")[-1].split(",")[0]
+    code = hub[files[-1] + 1] if files[-1] + 1 < len(hub) else ""
+    return f"; the hub waits in `{code}` ({short}:{lineno})"
+
+
 def _first(check: Check) -> str:
     return check.evidence[0] if check.evidence else ""
 
@@ -135,6 +154,10 @@ def judge(record: RunRecord) -> Judgement:
             return result("unsupported", record.start_error or "the stack cannot run here")
         verdict = "timeout" if record.timed_out else "error"
         return result(verdict, record.start_error or "the app did not start")
+    if record.deadlock:
+        lines = [line.rstrip() for line in record.deadlock.splitlines() if line.strip()]
+        checks["deadlock"] = Check(False, lines[:40])
+        return result("error", lines[0].split(": no green thread")[0] + blocked_at(lines))
     if record.timed_out:
         return result("timeout", f"the cell ran out of time ({record.timed_out}); see the log")
     if record.exit_signal and not record.killed:

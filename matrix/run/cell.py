@@ -80,6 +80,31 @@ def stop_app(app: AppProcess, url: str, grace: float = 5.0) -> None:
         app.reap(0)
 
 
+DELIVERY_SETTLE = 2.0
+
+# apps/_common/realwatch.py: a green app whose hub stayed blocked logs its stacks under this mark and
+# exits with this code (within a few seconds of the stall, instead of hanging until every timeout).
+DEADLOCK_EXIT = 5
+DEADLOCK_MARK = "deadlock:"
+
+
+def deadlock_report(path: str, limit: int = 8192) -> str | None:
+    """The app's deadlock report from its log: the marked line and the stacks after it."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 262144))
+            text = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+    start = text.rfind("] " + DEADLOCK_MARK)
+    if start < 0:
+        return None
+    report = text[start + 2:]
+    end = report.find("\n[matrix ")
+    return (report[:end] if end >= 0 else report)[:limit].rstrip()
+
+
 def _tail(path: str, lines: int = 15) -> list[str]:
     try:
         with open(path, "rb") as fh:
@@ -139,12 +164,16 @@ def run_cell_once(cell: Cell, python: str, server: MockSentryServer, log_path: s
             record.memory = probe_memory(cell, base, opts.units, request_timeout)
             record.timings["memory_s"] = round(time.monotonic() - t, 3)
         t = time.monotonic()
+        settle = None
         try:
-            http("POST", base + "/flush", timeout=15)
+            status, body = http("POST", base + "/flush", timeout=15)
+            # The SDK drained its queue: what has not arrived once nothing came for DELIVERY_SETTLE
+            # seconds was dropped (e.g. 0.x/1.x's recursion guard on a shared scope), not delayed.
+            settle = DELIVERY_SETTLE if status == 200 and isinstance(body, dict) and body.get("flushed") else None
         except OSError as exc:
             _note(log_path, f"flush failed: {exc}")
         record.items = server.wait_for_items(project, delivered(opts.units, record.responses.get("normal", [])),
-                                             opts.delivery_timeout)
+                                             opts.delivery_timeout, settle)
         record.timings["delivery_s"] = round(time.monotonic() - t, 3)
         return record
     finally:
@@ -163,5 +192,7 @@ def run_cell_once(cell: Cell, python: str, server: MockSentryServer, log_path: s
             record.items = server.items(project)
         server.reset(project)
         record.log_tail = _tail(log_path)
+        if record.exit_code == DEADLOCK_EXIT:
+            record.deadlock = deadlock_report(log_path)
         _note(log_path, f"attempt {attempt} done: exit={record.exit_code} signal={record.exit_signal} "
                         f"killed={record.killed} items={len(record.items)} timings={record.timings}")

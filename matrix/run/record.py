@@ -29,11 +29,13 @@ class RunRecord:
     killed: bool = False  # the engine had to kill the app
     timed_out: str | None = None  # which stage ran out of time, if any
     timings: dict[str, float] = field(default_factory=dict)
-    # Memory probe: {"requests", "warmup", "rss_before_kib", "rss_after_kib", "threshold_kib_per_request"}
-    # or {"error": "..."}; None when the cell has no memory probe.
+    # Memory probe: {"requests", "warmup", "windows", "samples": [[requests, SDK objects, RSS KiB], ...],
+    # "threshold_per_request", ...} or {"error": "..."}; None when the cell has no memory probe.
     memory: dict[str, Any] | None = None
     log: str = ""
     log_tail: list[str] = field(default_factory=list)
+    # The app's deadlock report (exit code DEADLOCK_EXIT): its first line and the blocked stacks.
+    deadlock: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1, sort_keys=True)

@@ -34,21 +34,23 @@ def drive_round(base_url: str, name: str, units: int, timeout: float, route: str
         return list(pool.map(one, unit_ids or range(1, units + 1)))
 
 
-def rss_kib(base_url: str) -> int:
-    status, body = http("GET", base_url + "/rss", timeout=10)
-    if status != 200 or not isinstance(body, dict) or not isinstance(body.get("rss_kib"), int):
-        raise OSError(f"/rss answered HTTP {status}: {str(body)[:120]}")
-    return body["rss_kib"]
+def memory_sample(base_url: str) -> dict[str, Any]:
+    """Flush the SDK's queue, then count what the app still holds (GET /memory, after gc)."""
+    http("POST", base_url + "/flush", timeout=15)
+    status, body = http("GET", base_url + "/memory", timeout=30)
+    if status != 200 or not isinstance(body, dict):
+        raise OSError(f"/memory answered HTTP {status}: {str(body)[:120]}")
+    return body
 
 
 def probe_memory(cell: Cell, base_url: str, units: int, timeout: float) -> dict[str, Any]:
-    """Warm up, then two equal windows of load requests (N at a time), reading the app's RSS
-    before and after each window."""
+    """Warm up, then `windows` windows of load requests (N at a time), one sample after a flush before the
+    first window and after each: [[requests so far, live SDK objects, RSS KiB], ...]."""
     probe = cell.memory
     assert probe is not None
-    half = max(1, probe.requests // 2)
-    result: dict[str, Any] = {"requests": 2 * half, "warmup": probe.warmup,
-                              "threshold_kib_per_request": probe.kib_per_request, "failed_requests": 0}
+    per = max(units, probe.requests // probe.windows)
+    result: dict[str, Any] = {"requests": per * probe.windows, "warmup": probe.warmup, "windows": probe.windows,
+                              "threshold_per_request": probe.per_request, "failed_requests": 0, "samples": []}
 
     def load(count: int) -> None:
         for start in range(0, count, units):
@@ -61,10 +63,14 @@ def probe_memory(cell: Cell, base_url: str, units: int, timeout: float) -> dict[
     try:
         t = time.monotonic()
         load(probe.warmup)
-        result["rss_kib"] = [rss_kib(base_url)]
-        for _ in range(2):
-            load(half)
-            result["rss_kib"].append(rss_kib(base_url))
+        done = 0
+        for window in range(probe.windows + 1):
+            sample = memory_sample(base_url)
+            result["samples"].append([done, sample.get("sdk_objects"), sample.get("rss_kib")])
+            result["sdk_classes"] = sample.get("sdk_classes")
+            if window < probe.windows:
+                load(per)
+                done += per
         result["seconds"] = round(time.monotonic() - t, 3)
     except OSError as exc:
         result["error"] = str(exc)

@@ -190,10 +190,12 @@ class MockSentryServer:
         return self._store.stats()
 
     def wait_for_items(
-        self, project_id: int, predicate: Callable[[list[dict]], bool], timeout: float
+        self, project_id: int, predicate: Callable[[list[dict]], bool], timeout: float,
+        settle: float | None = None,
     ) -> list[dict]:
-        """Block until ``predicate(items)`` is true or ``timeout`` seconds pass; returns the items either way."""
-        return self._store.wait_for(project_id, predicate, timeout)
+        """Block until ``predicate(items)`` is true or ``timeout`` seconds pass (or, with ``settle``, the
+        project received nothing for that long); returns the items either way."""
+        return self._store.wait_for(project_id, predicate, timeout, settle)
 
     # --- routing (called from handler threads) ------------------------------
 

@@ -31,6 +31,7 @@ class _Store:
         self._envelope_seq = 0
         self._stats = _Stats()
         self._closed = False  # set when the server stops: waiters return at once
+        self._last_add: dict[int, float] = {}  # project -> when its last envelope arrived (monotonic)
 
     def new_project(self) -> int:
         with self._cond:
@@ -57,6 +58,7 @@ class _Store:
             self._stats.envelopes += 1
             self._stats.items += len(records)
             self._stats.envelopes_by_project[pid] += 1
+            self._last_add[pid] = time.monotonic()
             self._version += 1
             self._cond.notify_all()
 
@@ -100,10 +102,13 @@ class _Store:
             self._version += 1
             self._cond.notify_all()
 
-    def wait_for(self, pid: int, predicate: Callable[[list[dict]], bool], timeout: float) -> list[dict]:
+    def wait_for(self, pid: int, predicate: Callable[[list[dict]], bool], timeout: float,
+                 settle: float | None = None) -> list[dict]:
         """Block until ``predicate(items)`` holds, ``timeout`` passes or the store is closed; the predicate
-        runs unlocked."""
-        deadline = time.monotonic() + max(0.0, timeout)
+        runs unlocked. With ``settle``, also return once the project has received nothing for that long
+        (the sender says it is done: what has not come by then will not come)."""
+        start = time.monotonic()
+        deadline = start + max(0.0, timeout)
         while True:
             with self._cond:
                 items = [dict(r) for r in self._require(pid)]
@@ -113,10 +118,16 @@ class _Store:
                 return items
             with self._cond:
                 while self._version == seen:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
+                    now = time.monotonic()
+                    remaining = deadline - now
+                    if settle is not None:
+                        quiet = now - max(start, self._last_add.get(pid, start))
+                        if quiet >= settle:
+                            return items
+                        remaining = min(remaining, settle - quiet)
+                    if remaining <= 0 and now >= deadline:
                         return items
-                    self._cond.wait(remaining)
+                    self._cond.wait(max(remaining, 0.001))
 
     def _require(self, pid: int) -> list[dict]:
         try:

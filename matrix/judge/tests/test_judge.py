@@ -122,14 +122,20 @@ def test_disagreeing_repeats_are_flaky_with_counts():
     assert same.verdict == "leak"
 
 
-def test_memory_check_fails_only_when_both_windows_grow():
-    base = {"requests": 1000, "warmup": 1000, "threshold_kib_per_request": 3.0, "failed_requests": 0}
-    leak = check_memory(dict(base, rss_kib=[50000, 55000, 60000]))  # 10 KiB/request in both windows
-    assert not leak.ok and leak.measured["kib_per_request"] == [10.0, 10.0]
-    warmup_tail = check_memory(dict(base, rss_kib=[50000, 55000, 55200]))  # growth that flattens
-    assert warmup_tail.ok
-    assert not check_memory(dict(base, rss_kib=[1, 1, 1], failed_requests=2, first_failure="unit 1: x")).ok
-    assert "memory probe failed" in check_memory({"error": "/rss answered HTTP 404"}).evidence[0]
+def test_memory_check_is_a_slope_of_sdk_objects_with_a_confidence_interval():
+    base = {"requests": 48, "warmup": 16, "windows": 6, "threshold_per_request": 0.5, "failed_requests": 0}
+    leak = check_memory(dict(base, samples=[[8 * k, 100 + 4 * 8 * k + (k % 2), 60000] for k in range(7)],
+                             sdk_classes={"Scope": 90}))
+    assert not leak.ok and abs(leak.measured["sdk_objects_per_request"] - 4.0) < 0.05
+    assert leak.measured["ci95"][0] > 0.5 and "Scope 90" in leak.evidence[1]
+    flat = check_memory(dict(base, samples=[[8 * k, 90 + (3 if k % 3 else -2), 60000 + 400 * k] for k in range(7)]))
+    assert flat.ok  # counts wobble around a constant; RSS growth is reported, not judged
+    noisy = check_memory(dict(base, samples=[[8 * k, 90 + (k % 2) * 12 + 0.8 * 8 * k, 1] for k in range(7)]))
+    assert noisy.ok and noisy.measured["ci95"][0] < 0.5 < noisy.measured["sdk_objects_per_request"]  # not proven
+    assert not check_memory(dict(base, samples=[[8 * k, 1, 1] for k in range(7)], failed_requests=2,
+                                 first_failure="unit 1: x")).ok
+    assert "memory probe failed" in check_memory({"error": "/memory answered HTTP 404"}).evidence[0]
+    assert "a slope needs 3" in check_memory(dict(base, samples=[[0, 1, 1], [0, 2, 2]])).evidence[0]
 
 
 def test_a_renamed_transaction_is_matched_by_the_trace_the_unit_reported():
