@@ -42,7 +42,7 @@ def foreign_values(label: str, unit: int, payload: dict, with_breadcrumbs: bool 
     if "unit" in tags and tags["unit"] != own:
         found.append(f"{label} carried tag unit={tags['unit']}")
     for key in sorted(tags):
-        m = _UNIT_TAG.match(key)
+        m = _UNIT_TAG.match(key) or _CHILD_TAG.match(key)  # a child of unit j writes child.<j>.<k>
         if m and m.group(1) != own:
             found.append(f"{label} carried tag {key}={tags[key]}")
     user = payload.get("user") or {}

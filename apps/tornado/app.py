@@ -1,0 +1,150 @@
+"""Reference app: a tornado.web.Application on Tornado's own HTTPServer, with
+the SDK's TornadoIntegration (see apps/README.md for the contract).
+
+Server: `tornado.httpserver.HTTPServer(app).listen(PORT, "127.0.0.1")` on the
+asyncio loop this process creates (Tornado 5+ runs on asyncio). `GET
+/unit/<i>` is a handler whose `get` is `async def`: it runs the unit
+(_common.aio: asyncio.Event barrier; children through `asyncio.gather`, each
+child its own Task). `tornado.gen.multi` would do the same for native
+coroutines (it hands each to `convert_yielded`, i.e. asyncio.ensure_future);
+`asyncio.gather` is what an `async def` handler writes. Another handler
+answers /facts /flush /shutdown /rss (_common.service).
+
+The integration is on as users have it: auto-enabled (the default
+integrations import it when tornado is installed); an SDK that does not
+auto-enable it gets `TornadoIntegration()` explicitly. `/facts` says which,
+and whether it really is enabled (2.x skips it on Tornado < 6).
+
+Variants:
+  plain                the default integrations (TornadoIntegration auto-enabled)
+  hub-clone, isolation-scope   the per-request fix around the unit (_common.variants)
+  asyncio-integration  + AsyncioIntegration() (sentry_sdk.init inside the running loop)
+
+Python 3.7+; no walrus, no asyncio.run.
+"""
+from __future__ import absolute_import, print_function
+
+import asyncio
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import sentry_sdk  # noqa: E402,F401
+
+from _common import aio, cli, facts, httpjson, lifecycle, sdk, service, unit, variants  # noqa: E402
+from _common.log import forward_stdlib_logging, log, set_prefix  # noqa: E402
+
+APP_ID = "tornado"
+VARIANTS = ("plain", "hub-clone", "isolation-scope", "asyncio-integration")
+NEEDS = {"asyncio-integration": "integrations.asyncio.AsyncioIntegration"}
+INTEGRATION = "sentry_sdk.integrations.tornado.TornadoIntegration"
+WRAPPED = ("tornado.web.RequestHandler._execute", "tornado.web.RequestHandler.log_exception")
+JSON = "application/json"
+
+fail = lifecycle.fail_after_init  # (app_id, message, code=2): after sentry_sdk.init
+
+
+def integrations_for(variant):
+    """-> (the integrations to pass, how the TornadoIntegration is enabled)."""
+    chosen = []
+    try:
+        from sentry_sdk import integrations as integrations_module
+    except ImportError:
+        integrations_module = None
+    if INTEGRATION in getattr(integrations_module, "_AUTO_ENABLING_INTEGRATIONS", ()):
+        how = "auto-enabled (default integrations)"
+    else:
+        from sentry_sdk.integrations.tornado import TornadoIntegration
+
+        chosen.append(TornadoIntegration())
+        how = "explicit TornadoIntegration() (this SDK does not auto-enable it)"
+    if variant == "asyncio-integration":
+        from sentry_sdk.integrations.asyncio import AsyncioIntegration
+
+        chosen.append(AsyncioIntegration())
+    return chosen, how
+
+
+def make_application(tornado_web, svc, units):
+    class JsonHandler(tornado_web.RequestHandler):
+        async def answer(self, status, obj):
+            self.set_status(status)
+            self.set_header("Content-Type", JSON)
+            done = self.finish(httpjson.json_body(obj))  # a Future from Tornado 5.1 on
+            if done is not None:
+                await done
+
+    class UnitHandler(JsonHandler):
+        async def get(self, raw):
+            r = httpjson.parse_unit(raw, self.request.query, svc.units, svc.rounds)
+            status, obj = await aio.answer_route(svc, units, r)
+            await self.answer(status, obj)
+
+    class AdminHandler(JsonHandler):
+        async def get(self, *ignored):
+            await self.admin()
+
+        async def post(self, *ignored):
+            await self.admin()
+
+        async def admin(self):
+            status, obj, after = svc.admin(svc.route(self.request.method, self.request.uri))
+            await self.answer(status, obj)
+            if after is not None:  # POST /shutdown: answered, then exit
+                after()
+
+    def log_request(handler):
+        log("http %s %s -> %d" % (handler.request.method, handler.request.uri, handler.get_status()))
+
+    return tornado_web.Application([(r"/unit/([^/]+)/?", UnitHandler), (r"/(.*)", AdminHandler)],
+                                   log_function=log_request)
+
+
+async def serve(args, tornado_mod, tornado_web, httpserver):
+    integrations, how = integrations_for(args.variant)
+    # Inside the running loop, before the server: AsyncioIntegration patches the
+    # running loop's task factory. Every variant initialises at the same point.
+    sdk.init_or_die(APP_ID, args.dsn, integrations, " for variant %s" % args.variant)
+    enabled = sorted(getattr(sdk.get_client(), "integrations", None) or {})
+    if "tornado" not in enabled:
+        log("WARNING: the TornadoIntegration is NOT enabled (see the SDK's debug lines): requests share a scope")
+    log("TornadoIntegration: %s; enabled integrations: %s" % (how, ", ".join(enabled)))
+    units = unit.Units.from_args(aio.AsyncioModel(), args)
+    extra = {"tornado": tornado_mod.version, "server": "tornado.httpserver.HTTPServer on asyncio",
+             "tornado_integration": how, "integrations_enabled": enabled}
+    svc = service.Service(APP_ID, args.variant, args.units,
+                          extra_facts=lambda: dict(extra, sdk_wrapped=facts.sdk_patched(WRAPPED)))
+    server = httpserver.HTTPServer(make_application(tornado_web, svc, units))
+    try:
+        server.listen(args.port, address="127.0.0.1")
+    except Exception as exc:
+        fail(APP_ID, "cannot bind 127.0.0.1:%d: %s: %s" % (args.port, type(exc).__name__, exc), 1)
+    log("tornado %s listening on http://127.0.0.1:%d/" % (tornado_mod.version, args.port))
+    while True:  # until POST /shutdown (os._exit) or a watchdog
+        await asyncio.sleep(3600)
+
+
+def main(argv=None):
+    set_prefix(APP_ID)
+    args = cli.parse_args(APP_ID, VARIANTS, argv)
+    variants.check_supported(APP_ID, args.variant, NEEDS)
+    lifecycle.start_watchdogs(args.max_seconds)
+    try:
+        import tornado
+        import tornado.httpserver
+        import tornado.web
+    except Exception as exc:  # e.g. Tornado 5 on Python 3.10+ (collections.MutableMapping)
+        cli.die_stack(APP_ID, "cannot import tornado.web", exc)
+    lifecycle.log_start(args, (("tornado", tornado.version),))
+    forward_stdlib_logging()  # Tornado's own warnings and errors on stderr
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(serve(args, tornado, tornado.web, tornado.httpserver))
+    except KeyboardInterrupt:
+        lifecycle.close_and_exit("KeyboardInterrupt")
+
+
+if __name__ == "__main__":
+    main()
