@@ -69,7 +69,8 @@ def report(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Speed figures and ratios (12-cell slice cold/warm, overhead, env build, mock ingest); writes results/bench.json."""
+    """What users wait for: whole default runs per backend (-- --full: the full size and its 4 shards), a heavy
+    env by uv vs virtualenv+pip, mock ingest, the gzip-bomb attack, image reuse; writes results/bench.json."""
     _install(session)
     session.run("python", "-m", "benchmarks.bench", *session.posargs)
 
