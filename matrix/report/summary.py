@@ -67,12 +67,20 @@ def _tracing_note(app: AppAxes | None, tracing: str) -> str:
     return {"detached": app.advice.detached, "nested": app.advice.nested}.get(tracing, "")
 
 
+def _where(differs: list[str], answer: str) -> str:
+    """'py3.7 · sentry-sdk 0.19.5 · twisted 20.3.0' (one), or 'N stacks (see where the answer differs)'."""
+    found = [d[len(answer) + 4:] for d in differs if d.startswith(answer + " on ")]
+    many = any(d.startswith("...") for d in differs) or len(found) > 1
+    return found[0] if len(found) == 1 and not many else "older or other stacks (see where the answer differs)"
+
+
 def advice_line(app: AppAxes | None, variant: str, scope: str, tracing: str, differs: list[str],
-                fixes: dict[str, tuple[int, int]]) -> str:
+                fixes: dict[str, tuple[int, int]], reason: str = "") -> str:
     """One line of advice that agrees with the data of this app and variant."""
     fix_names = [name for name, _ in app.advice.fixes] if app else []
+    leaks_elsewhere = any(d.startswith("leak") for d in differs)
     if scope == "unknown":
-        text = "No cell of this variant could answer (see the cells' reasons)."
+        text = "No cell of this variant could answer" + (f": {reason}" if reason else " (see the cells' reasons).")
     elif variant == "plain":
         if scope == "leak":
             text = (app.advice.leak if app else "") or "Scope data leaks between concurrent units."
@@ -81,13 +89,14 @@ def advice_line(app: AppAxes | None, variant: str, scope: str, tracing: str, dif
                      if good else " No fix variant measured here isolated every leaking environment.")
         else:
             text = app.advice.isolated if app else "Nothing to do."
-            leaks = [d for d in differs if d.startswith("leak")]
-            if leaks:
-                where = leaks[0][len("leak on "):] if len(leaks) == 1 else "older stacks (see where the answer differs)"
-                text += f" But it leaks on {where}: " + ((app.advice.leak if app else "") or "upgrade.")
+            if leaks_elsewhere:
+                text += f" But it leaks on {_where(differs, 'leak')}: " + ((app.advice.leak if app else "") or "upgrade.")
     elif variant in fix_names:
-        text = ("This fix keeps scope data apart." if scope == "isolated"
-                else "This fix does not keep scope data apart here.")
+        if scope == "isolated":
+            text = "This fix keeps scope data apart" + (
+                f" here, but not on {_where(differs, 'leak')}." if leaks_elsewhere else ".")
+        else:
+            text = "This fix does not keep scope data apart here."
     else:
         text = ("Scope data stays apart in this configuration." if scope == "isolated"
                 else "Scope data leaks in this configuration.")
@@ -117,7 +126,8 @@ def summarize(cells: list[dict[str, Any]], apps: Mapping[str, AppAxes]) -> list[
             differs = _differs(known, scope)
             entry = {"app": app_name, "variant": variant, "cell": head["id"], "stack": stack_label(head),
                      "scope": scope, "tracing": head.get("tracing", "unknown"),
-                     "advice": advice_line(app, variant, scope, head.get("tracing", "unknown"), differs, fixes),
+                     "advice": advice_line(app, variant, scope, head.get("tracing", "unknown"), differs, fixes,
+                                           "" if known else head.get("reason", "")),
                      "differs": differs, "measured": len(known), "cells": len(mine)}
             if route:
                 entry["route"] = route
