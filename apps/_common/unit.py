@@ -98,7 +98,8 @@ def normal_round(units, i, result, name, barrier):
     (no cross-unit barrier)."""
     try:
         sdk.write_scope_normal(i)
-        with sdk.unit_transaction(name) as tx_name:
+        # A model may bring its own (Celery: the integration's transaction of the task).
+        with getattr(units.model, "unit_transaction", sdk.unit_transaction)(name) as tx_name:
             result["transaction"] = tx_name
             if tx_name is not None:
                 result["trace_id"], result["span_id"] = sdk.current_span_ids()
@@ -111,7 +112,7 @@ def normal_round(units, i, result, name, barrier):
                 state, waited = yield Wait(barrier, units.barrier_timeout)
                 result["barrier"] = state
                 result["barrier_waited_s"] = round(waited, 4)
-                if state != "ok":
+                if state == "timeout":
                     log("%s: normal barrier timed out after %.2fs, continuing" % (name, waited))
             states = yield units.children(name, result)
             if "timeout" in states:
@@ -132,7 +133,7 @@ def control_round(units, i, result):
         state, waited = yield Wait(units.control_barrier, units.barrier_timeout)
         result["barrier"] = state
         result["barrier_waited_s"] = round(waited, 4)
-        if state != "ok":
+        if state == "timeout":
             log("%s: control barrier timed out after %.2fs, continuing" % (name, waited))
         result["event_id"] = sdk.capture_control_message("control-" + name)
     except Exception as exc:
