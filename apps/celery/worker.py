@@ -19,7 +19,6 @@ Redis list the front waits on (no result backend). The overlap:
     different processes, which share no scope -- nor could the control round's).
 Configuration comes from CTXM_* environment variables set by app.py. Python 3 only.
 """
-import contextlib
 import json
 import os
 import sys
@@ -28,7 +27,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import celery  # noqa: E402
 import redis  # noqa: E402
-import sentry_sdk  # noqa: E402
 from celery import Celery, signals  # noqa: E402
 
 from _common import facts, sdk, unit  # noqa: E402
@@ -44,7 +42,6 @@ app = Celery("ctxm", broker=ENV.get("CTXM_BROKER", "redis://127.0.0.1:6379/0"))
 app.conf.update(
     task_default_queue=ENV.get("CTXM_QUEUE", "ctxm"),
     task_ignore_result=True,
-    worker_prefetch_multiplier=1,
     worker_hijack_root_logger=False,
     broker_connection_retry_on_startup=True,
     worker_redirect_stdouts=False,  # our one-line logs go to stderr as they are
@@ -89,14 +86,6 @@ class SkipBarrier(object):
         return "skipped", 0.0
 
 
-def _current_span():
-    get_span = getattr(sentry_sdk, "get_current_span", None)
-    if get_span is not None:
-        return get_span()
-    hub = getattr(sentry_sdk, "Hub", None)
-    return getattr(hub.current.scope, "span", None) if hub is not None else None
-
-
 class CeleryModel(object):
     """The unit runner's model inside a task. Children run inline, one after another, in the
     task's own thread or greenlet (a task fans nothing out)."""
@@ -113,19 +102,10 @@ class CeleryModel(object):
         for run in runners:
             run()
 
-    @contextlib.contextmanager
     def unit_transaction(self, name):
         """The unit's transaction is the one the CeleryIntegration started for this task
-        (continued from the producer's trace), under the integration's name. Where it started
-        none, the unit starts `unit-i` itself, as user code would."""
-        span = _current_span()
-        if span is None:
-            log("%s: no transaction on the task's scope: starting %s" % (name, name))
-            with sdk.unit_transaction(name) as tx_name:
-                yield tx_name
-            return
-        tx = getattr(span, "containing_transaction", None) or span
-        yield getattr(tx, "name", None) or getattr(tx, "transaction", None) or "celery task"
+        (continued from the producer's trace), under the integration's name."""
+        return sdk.integration_transaction(name)
 
 
 UNITS = unit.Units(CeleryModel(SEQUENTIAL), int(ENV.get("CTXM_UNITS", "4")), int(ENV.get("CTXM_CHILDREN", "3")),
