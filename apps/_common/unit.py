@@ -21,6 +21,8 @@ through the app's MODEL (duck-typed):
                                    awaitable / Deferred that fails) if one failed
     model.children_overlap      -> False: no sibling barrier (children run inline)
     model.child_binding()       -> (optional, Deferred flavour) what a child re-enters
+    model.unit_transaction(name) -> (optional) entered instead of sdk.unit_transaction(name)
+                                   (Celery, Flask: the integration's own transaction)
 
 Drivers: run_blocking (here: threads, greenlets, Django views), aio.drive
 (coroutines, Python 3 only), deferred.drive (Twisted). Python 2.7
