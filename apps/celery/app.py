@@ -1,20 +1,14 @@
 """Reference app: Celery tasks on a real Redis broker, the pool under test given as --route
-(prefork, threads, gevent, eventlet, solo), with the CeleryIntegration in the producer and the worker.
+(prefork, threads, gevent, eventlet, solo), the CeleryIntegration in the producer and the worker.
 
-This process is the HTTP front and the PRODUCER (stdlib threaded WSGI server). At start it runs,
-as its children, bounded and stopped with it:
-  1. redis-server (Debian's) on a free loopback port, nothing persisted
-     (`--port P --bind 127.0.0.1 --save '' --appendonly no`);
-  2. a real Celery worker: `python -m celery -A worker worker -P <pool>` (apps/celery/worker.py),
-     which initialises the SDK on `celeryd_init` with CeleryIntegration(propagate_traces=True).
-Both get SIGKILL from the kernel if this process dies (PR_SET_PDEATHSIG); /shutdown stops them.
-
-GET /unit/<i>?round=normal: in a fresh per-request scope and a transaction `enqueue-unit-i`
-(op http.server, what a web framework's integration gives a request), `unit_task.apply_async`;
-then wait (BLPOP, bounded) for the task's answer and return it, plus `producer`: the trace and
-span ids of that transaction. The judge checks that each task's transaction continues it.
-GET /facts answers the WORKER's facts (context backend, patching: where the units run).
-See apps/celery/README.md. Python 3 only.
+This process is the HTTP front and the PRODUCER (stdlib threaded WSGI server). Its children, each
+SIGKILLed by the kernel if this process dies (PR_SET_PDEATHSIG) and stopped by /shutdown:
+redis-server on a free loopback port (`--save '' --appendonly no`), and a real Celery worker
+(`python -m celery -A worker worker -P <pool>`, apps/celery/worker.py: the SDK on `celeryd_init`).
+GET /unit/<i>?round=normal: in a fresh per-request scope and a transaction `enqueue-unit-i`,
+`unit_task.apply_async`; then BLPOP (bounded) the task's answer, returned with `producer` (that
+transaction's trace and span ids: the judge checks that the task's transaction continues it).
+GET /facts answers the WORKER's facts. See apps/celery/README.md. Python 3 only.
 """
 import ctypes
 import json
@@ -38,8 +32,7 @@ from _common.log import log, one_line, set_prefix  # noqa: E402
 APP_ID = "celery"
 VARIANTS = ("plain",)
 POOLS = ("prefork", "threads", "gevent", "eventlet", "solo")
-POOL_LIBRARY = {"gevent": "gevent", "eventlet": "eventlet"}
-QUEUE = "ctxm"
+POOL_LIBRARY, QUEUE = {"gevent": "gevent", "eventlet": "eventlet"}, "ctxm"
 _children = []  # Popen objects, stopped in reverse order
 
 
@@ -47,7 +40,7 @@ def _die_with_pdeathsig():
     """In the child, before exec: SIGKILL when the front (our parent) dies."""
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except Exception:
+    except Exception:  # not Linux: the engine still kills the whole process group
         pass
 
 
@@ -65,8 +58,7 @@ def stop_children(grace=3.0):
 
 
 def fail(message, code=2):
-    stop_children(1.0)
-    lifecycle.fail_after_init(APP_ID, message, code)
+    stop_children(1.0), lifecycle.fail_after_init(APP_ID, message, code)
 
 
 def preflight(args):
@@ -139,10 +131,10 @@ class Front(object):
         self.redis = redis.Redis.from_url(broker)
         self.wait_s = wait_s
 
-    def call(self, task, args, wait_s=None):
+    def call(self, task, wait_s):
         key = "ctxm:reply:%s" % uuid.uuid4().hex
-        task.apply_async(args=tuple(args) + (key,))
-        return self.wait(key, wait_s or self.wait_s)
+        task.apply_async(args=(key,))
+        return self.wait(key, wait_s)
 
     def wait(self, key, wait_s):
         deadline = time.monotonic() + wait_s
@@ -175,11 +167,8 @@ class Front(object):
 
 def request_scope():
     """What a web framework's integration gives each request: its own scope."""
-    if sdk.has_isolation_scope():
-        return variants.scope_fix("isolation-scope")
-    if sdk.has_hub():
-        return variants.scope_fix("hub-clone")
-    return variants.scope_fix("plain")
+    fix = "isolation-scope" if sdk.has_isolation_scope() else "hub-clone" if sdk.has_hub() else "plain"
+    return variants.scope_fix(fix)
 
 
 class CeleryService(service.Service):
@@ -196,7 +185,7 @@ class CeleryService(service.Service):
     def admin(self, r):
         if r[0] == "flush":  # the worker's client too: that is where the units' events are
             try:
-                self.front.call(self.front.worker.flush_task, (), wait_s=10)
+                self.front.call(self.front.worker.flush_task, 10)
             except Exception as exc:
                 log("worker flush failed: %s" % one_line(exc))
         return service.Service.admin(self, r)
@@ -211,13 +200,11 @@ class CeleryService(service.Service):
 
 
 class Server(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    request_queue_size = 128
+    daemon_threads, request_queue_size = True, 128
 
 
 class Handler(WSGIRequestHandler):
-    def log_message(self, fmt, *fargs):
-        log("http %s" % (fmt % fargs))
+    log_message = staticmethod(lambda fmt, *fargs: log("http %s" % (fmt % fargs)))
 
 
 def main(argv=None):
@@ -237,7 +224,7 @@ def main(argv=None):
     start_worker(args, broker)
     front = Front(worker, broker, args.barrier_timeout * 2 + 8)
     try:
-        worker_facts = front.call(worker.facts_task, (), wait_s=45)
+        worker_facts = front.call(worker.facts_task, 45)
     except Exception as exc:
         fail("the %s worker did not start: %s" % (args.route, one_line(exc)))
     log("worker ready: pid %s, context_backend=%s" % (worker_facts.get("pid"), worker_facts.get("context_backend")))
