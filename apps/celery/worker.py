@@ -136,8 +136,8 @@ def unit_task(i, round_name, reply_key):
 @app.task(name="ctxm.facts")
 def facts_task(reply_key):
     doc = facts.facts(APP_ID, UNITS.variant, UNITS.units)
-    doc["worker"] = {"pool": POOL, "pid": os.getpid(), "celery": celery.__version__,
-                     "units_overlap": not SEQUENTIAL}
+    doc["worker"] = {"pool": POOL, "pid": os.getpid(), "celery": celery.__version__}
+    doc["units_overlap"] = not SEQUENTIAL  # prefork -c 1, solo: the tasks run one after another
     reply(reply_key, doc)
 
 
