@@ -30,7 +30,7 @@ from _common import cli, lifecycle, sdk, service, variants, wsgi  # noqa: E402
 from _common.log import log, one_line, set_prefix  # noqa: E402
 
 APP_ID = "celery"
-VARIANTS = ("plain",)
+VARIANTS = ("plain", "no-propagation")  # no-propagation: the documented per-call opt-out
 POOLS = ("prefork", "threads", "gevent", "eventlet", "solo")
 POOL_LIBRARY, QUEUE = {"gevent": "gevent", "eventlet": "eventlet"}, "ctxm"
 _children = []  # Popen objects, stopped in reverse order
@@ -124,12 +124,14 @@ def start_worker(args, broker):
 class Front(object):
     """The producer: sends tasks, waits for their answers on Redis."""
 
-    def __init__(self, worker_module, broker, wait_s):
+    def __init__(self, worker_module, broker, wait_s, variant):
         import redis
 
         self.worker = worker_module
         self.redis = redis.Redis.from_url(broker)
         self.wait_s = wait_s
+        # The SDK's Celery page: this header makes the task "start its own trace".
+        self.headers = {"sentry-propagate-traces": False} if variant == "no-propagation" else None
 
     def call(self, task, wait_s):
         key = "ctxm:reply:%s" % uuid.uuid4().hex
@@ -155,7 +157,7 @@ class Front(object):
                     if tx_name is not None:
                         trace_id, span_id = sdk.current_span_ids()
                         producer = {"transaction": tx_name, "trace_id": trace_id, "span_id": span_id}
-                    self.worker.unit_task.apply_async(args=(i, round_name, key))
+                    self.worker.unit_task.apply_async(args=(i, round_name, key), headers=self.headers)
             else:
                 self.worker.unit_task.apply_async(args=(i, round_name, key))
         answer = self.wait(key, self.wait_s)
@@ -222,7 +224,7 @@ def main(argv=None):
 
     sdk.init_or_die(APP_ID, args.dsn, integrations=worker.integrations(), die=lambda a, m: fail(m))
     start_worker(args, broker)
-    front = Front(worker, broker, args.barrier_timeout * 2 + 8)
+    front = Front(worker, broker, args.barrier_timeout * 2 + 8, args.variant)
     try:
         worker_facts = front.call(worker.facts_task, 45)
     except Exception as exc:
