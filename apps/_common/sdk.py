@@ -233,11 +233,31 @@ def write_scope_control(i):
         _note_once("control scope write", "%s.get_global_scope()" % getattr(get_global, "__module__", "?"))
         return "global-scope"
     hub = _shared_hub()
+    root = _root_scope(hub)
+    if root is not None:
+        # An integration pushed a scope on the main hub itself (1.x CeleryIntegration in a prefork
+        # child or the solo pool: the task runs on the main thread, whose Hub.current IS Hub.main):
+        # configure_scope() would write into that task's scope, popped with it. The root scope
+        # under it is what every task's pushed scope is copied from: the one shared scope.
+        _write_to_scope(root, i, with_breadcrumb=hasattr(root, "add_breadcrumb"))
+        _note_once("control scope write", "main hub's root scope (a scope is pushed on the main hub)")
+        return "main-hub-root"
     with hub.configure_scope() as scope:
         _write_to_scope(scope, i, with_breadcrumb=False)
     hub.add_breadcrumb(category="unit", message="unit-" + str(i))
     _note_once("control scope write", "main hub configure_scope()")
     return "main-hub"
+
+
+def _root_scope(hub):
+    """The bottom scope of the hub's stack when a scope is pushed above it, else None."""
+    stack = getattr(hub, "_stack", None)
+    try:
+        if stack and len(stack) > 1 and stack[0][1] is not stack[-1][1]:
+            return stack[0][1]
+    except (TypeError, IndexError):
+        pass
+    return None
 
 
 def _checked(message, event_id):
@@ -357,15 +377,36 @@ def current_span_ids():
     None). Read right after the unit's transaction was entered, it lets a
     judge find that transaction even when an SDK event processor renamed it
     (1.x SentryAsgiMiddleware renames custom-named ones to the URL)."""
-    span = None
-    get_span = getattr(sentry_sdk, "get_current_span", None)
-    if get_span is not None:
-        span = get_span()
-    elif has_hub():
-        span = getattr(sentry_sdk.Hub.current.scope, "span", None)
+    span = current_span()
     if span is None:
         return None, None
     return getattr(span, "trace_id", None), getattr(span, "span_id", None)
+
+
+def current_span():
+    """The span (or transaction) on the current scope, or None."""
+    get_span = getattr(sentry_sdk, "get_current_span", None)
+    if get_span is not None:
+        return get_span()
+    if has_hub():
+        return getattr(sentry_sdk.Hub.current.scope, "span", None)
+    return None
+
+
+@contextlib.contextmanager
+def integration_transaction(name, op=TRANSACTION_OP):
+    """The unit's transaction where an integration already started one for the unit (a Celery
+    task, a Flask request): that transaction, under the integration's name, as user code that opens
+    spans in a task or a view has it. Where there is none, start `name` (unit_transaction)."""
+    span = current_span()
+    if span is None:
+        _note_once("transaction", "no transaction from an integration: sentry_sdk.start_transaction")
+        with unit_transaction(name, op) as tx_name:
+            yield tx_name
+        return
+    tx = getattr(span, "containing_transaction", None) or span
+    _note_once("transaction", "the integration's transaction (%s)" % type(tx).__name__)
+    yield getattr(tx, "name", None) or getattr(tx, "transaction", None) or "(unnamed)"
 
 
 @contextlib.contextmanager

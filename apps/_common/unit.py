@@ -21,6 +21,8 @@ through the app's MODEL (duck-typed):
                                    awaitable / Deferred that fails) if one failed
     model.children_overlap      -> False: no sibling barrier (children run inline)
     model.child_binding()       -> (optional, Deferred flavour) what a child re-enters
+    model.unit_transaction(name) -> (optional) entered instead of sdk.unit_transaction(name)
+                                   (Celery, Flask: the integration's own transaction)
 
 Drivers: run_blocking (here: threads, greenlets, Django views), aio.drive
 (coroutines, Python 3 only), deferred.drive (Twisted). Python 2.7
@@ -102,7 +104,8 @@ def normal_round(units, i, result, name, barrier):
     (no cross-unit barrier)."""
     try:
         sdk.write_scope_normal(i)
-        with sdk.unit_transaction(name) as tx_name:
+        # A model may bring its own (Celery: the integration's transaction of the task).
+        with getattr(units.model, "unit_transaction", sdk.unit_transaction)(name) as tx_name:
             result["transaction"] = tx_name
             if tx_name is not None:
                 result["trace_id"], result["span_id"] = sdk.current_span_ids()
@@ -115,7 +118,7 @@ def normal_round(units, i, result, name, barrier):
                 state, waited = yield Wait(barrier, units.barrier_timeout)
                 result["barrier"] = state
                 result["barrier_waited_s"] = round(waited, 4)
-                if state != "ok":
+                if state == "timeout":
                     log("%s: normal barrier timed out after %.2fs, continuing" % (name, waited))
             states = yield units.children(name, result)
             if "timeout" in states:
@@ -138,7 +141,7 @@ def control_round(units, i, result):
         state, waited = yield Wait(units.control_barrier, units.barrier_timeout)
         result["barrier"] = state
         result["barrier_waited_s"] = round(waited, 4)
-        if state != "ok":
+        if state == "timeout":
             log("%s: control barrier timed out after %.2fs, continuing" % (name, waited))
         result["event_id"] = sdk.capture_control_message("control-" + name)
     except Exception as exc:

@@ -64,7 +64,10 @@ def test_app_starts_answers_facts_and_runs_units(cell, server, tmp_path):
         answers = record.responses[round_name]
         assert [a["unit"] for a in answers] == [1, 2, 3, 4], answers
         assert all(not a.get("error") for a in answers), answers
-        assert all(a.get("barrier") == "ok" for a in answers), answers
+        # A model whose units run one after another by design (Celery's prefork child and solo pool,
+        # gunicorn's sync worker) says so in /facts (`units_overlap: false`) and skips the barrier.
+        barrier = "ok" if facts.get("units_overlap", True) else "skipped"
+        assert all(a.get("barrier") == barrier for a in answers), answers
     assert all(a["spans"] for a in record.responses["normal"])  # every unit opened spans
     judgement = judge(record)
     assert judgement.checks["control"].ok, judgement.checks["control"].evidence

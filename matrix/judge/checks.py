@@ -9,6 +9,8 @@
 - children_bleed: within one unit, a child's scope write (tag child.<i>.<k>) reached the parent's event
   or a sibling's event. Neither a cross-unit leak nor a span problem: its own check.
 - memory: RSS growth per load request stays under the threshold.
+- propagation: a unit that runs as a task (the app reports the `producer` transaction that enqueued
+  it) has its transaction in the producer's trace, as a child of one of the producer's spans.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .events import (_CHILD_TAG, _UNIT_SPAN, MAX_EVIDENCE, Observed, child_events_expected, foreign_values,
-                     missing_own_values, tags_of, traced_units)
+                     missing_own_values, producer_keys, tags_of, traced_units)
 
 
 @dataclass
@@ -72,6 +74,35 @@ def check_children_bleed(obs: Observed, responses: list[dict]) -> Check | None:
             if m and int(m.group(1)) == unit and int(m.group(2)) != k:
                 lines.append(f"event unit-{unit}.child-{k} carried tag {key} written by its sibling {m.group(2)}")
     return Check(not lines, _cap(lines), {"units_with_spawned_children": len(spawned)})
+
+
+def check_propagation(obs: Observed, responses: list[dict]) -> Check | None:
+    """Each unit enqueued by a producer transaction (its answer has `producer`) must run in that trace:
+    its transaction's trace_id is the producer's and its parent_span_id one of the producer's spans (the
+    integration's enqueue span, or the transaction itself). None when no unit reports a producer."""
+    enqueued = producer_keys(responses)
+    if not enqueued:
+        return None
+    lines: list[str] = []
+    unlinked = 0
+    for (trace_id, span_id), unit in sorted(enqueued.items(), key=lambda kv: kv[1]):
+        producer, txn = obs.producers.get(unit), obs.transactions.get(unit)
+        if producer is None or txn is None:
+            what = "its producer transaction" if producer is None else "its own transaction"
+            lines.append(f"unit {unit}: {what} never arrived; the link cannot be checked")
+            continue
+        trace = (txn.get("contexts") or {}).get("trace") or {}
+        parents = {span_id} | {s.get("span_id") for s in producer.get("spans") or [] if isinstance(s, dict)}
+        if trace.get("trace_id") != trace_id:
+            unlinked += 1
+            lines.append(f"transaction of unit {unit} ({txn.get('transaction')}) started its own trace "
+                         f"{trace.get('trace_id')}, not the trace {trace_id} of {producer.get('transaction')} "
+                         "that enqueued it")
+        elif trace.get("parent_span_id") not in parents:
+            unlinked += 1
+            lines.append(f"transaction of unit {unit} is in the producer's trace but its parent span "
+                         f"{trace.get('parent_span_id')} is none of {producer.get('transaction')}'s spans")
+    return Check(not lines, _cap(lines), {"units": len(enqueued), "unlinked": unlinked})
 
 
 def check_control(obs: Observed, units: int) -> Check:

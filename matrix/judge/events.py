@@ -88,6 +88,18 @@ class Observed:
     transactions: dict[int, dict]
     duplicates: list[str]
     children: dict[tuple[int, int], dict] = field(default_factory=dict)  # (unit, k) -> child k's own event
+    producers: dict[int, dict] = field(default_factory=dict)  # unit -> the transaction that enqueued it
+
+
+def producer_keys(responses: Iterable[dict]) -> dict[tuple[str, str], int]:
+    """(trace_id, span_id) of the transaction that enqueued each unit, where the app reports one
+    (`producer`: a unit that runs as a task, sent by a request's transaction; apps/README.md)."""
+    keys = {}
+    for r in responses:
+        producer = r.get("producer")
+        if isinstance(r.get("unit"), int) and isinstance(producer, dict) and producer.get("trace_id"):
+            keys[(producer["trace_id"], producer.get("span_id") or "")] = r["unit"]
+    return keys
 
 
 def _trace_units(responses: Iterable[dict]) -> dict[tuple[str, str], int]:
@@ -112,14 +124,24 @@ def sort_items(items: Iterable[dict], responses: Iterable[dict] = ()) -> Observe
     controls: dict[int, dict] = {}
     transactions: dict[int, dict] = {}
     children: dict[tuple[int, int], dict] = {}
+    producers: dict[int, dict] = {}
     duplicates: list[str] = []
+    responses = list(responses)
     traces = _trace_units(responses)
+    enqueued_by = producer_keys(responses)
     for item in items:
         payload = item.get("payload")
         if not isinstance(payload, dict):
             continue
         kind = item.get("type")
         if kind == "transaction" or payload.get("type") == "transaction":
+            trace = (payload.get("contexts") or {}).get("trace") or {}
+            producer = enqueued_by.get((trace.get("trace_id"), trace.get("span_id") or ""))
+            if producer is not None:  # the request that enqueued the unit, not the unit's own
+                if producer in producers:
+                    duplicates.append(f"producer transaction for unit {producer} arrived twice")
+                producers[producer] = payload
+                continue
             m = re.match(r"^unit-(\d+)$", str(payload.get("transaction") or ""))
             if not m and traces:
                 unit = _unit_by_trace(payload, traces)
@@ -146,7 +168,7 @@ def sort_items(items: Iterable[dict], responses: Iterable[dict] = ()) -> Observe
             if unit in target:
                 duplicates.append(f"{label} for unit {unit} arrived twice")
             target[unit] = payload
-    return Observed(messages, controls, transactions, duplicates, children)
+    return Observed(messages, controls, transactions, duplicates, children, producers)
 
 
 def traced_units(responses: Iterable[dict], units: int) -> set[int]:
@@ -169,10 +191,11 @@ def expected_items(units: int, responses: list[dict]):
     wanted = set(range(1, units + 1))
     traced = traced_units(responses, units)
     children = child_events_expected(responses)
+    producers = set(producer_keys(responses).values())
 
     def done(items: list[dict]) -> bool:
         obs = sort_items(items, responses)
         return (wanted <= set(obs.messages) and wanted <= set(obs.controls) and traced <= set(obs.transactions)
-                and children <= set(obs.children))
+                and children <= set(obs.children) and producers <= set(obs.producers))
 
     return done

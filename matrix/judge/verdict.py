@@ -6,6 +6,8 @@ Checks (each {ok, evidence}):
   sibling child as an ancestor ("nested when they should be parallel").
 - delivery: every unit's message and transaction arrived, with the unit's own scope data and
   every span the unit says it opened.
+- propagation (apps whose units are tasks enqueued by a request): each task's transaction continues
+  the trace of the transaction that enqueued it; if not, the tracing answer is `detached`.
 - control: the positive control (all units writing one shared scope) must be seen leaking;
   if it is not, the probe is blind and the cell is `error`, so `isolated` always means something.
 Verdict precedence: error/timeout, then leak, nested, lost, else isolated.
@@ -21,8 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..run.record import RunRecord
-from .checks import (Check, check_children_bleed, check_control, check_delivery, check_memory, check_scope_leak,
-                     check_span_nesting)
+from .checks import (Check, check_children_bleed, check_control, check_delivery, check_memory, check_propagation,
+                     check_scope_leak, check_span_nesting)
 from .events import sort_items
 
 VERDICTS = ("isolated", "leak", "nested", "lost", "error", "timeout", "unsupported", "flaky")
@@ -119,7 +121,7 @@ def tracing_answer(verdict: str, checks: dict[str, Check], traced: bool) -> str:
     missing = (checks["delivery"].measured or {}).get("missing", {})
     if missing.get("transactions"):
         return "unknown"
-    if missing.get("spans"):
+    if missing.get("spans") or ("propagation" in checks and (checks["propagation"].measured or {}).get("unlinked")):
         return "detached"
     return "parallel" if "span_nesting" in checks else "untested"
 
@@ -139,6 +141,9 @@ def judge(record: RunRecord) -> Judgement:
     bleed = check_children_bleed(obs, normal)
     if bleed is not None:
         checks["children_bleed"] = bleed
+    propagation = check_propagation(obs, normal)
+    if propagation is not None:
+        checks["propagation"] = propagation
     checks["control"] = check_control(obs, record.units)
     if record.memory is not None:
         checks["memory"] = check_memory(record.memory)
@@ -179,6 +184,8 @@ def judge(record: RunRecord) -> Judgement:
         return result("nested", _first(checks["span_nesting"]))
     if not checks["delivery"].ok:
         return result("lost", "no leak, but " + _first(checks["delivery"]))
+    if "propagation" in checks and not checks["propagation"].ok:
+        return result("lost", "no leak, but " + _first(checks["propagation"]))
     return result("isolated", "")
 
 
