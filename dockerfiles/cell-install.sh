@@ -5,7 +5,8 @@
 # container that is then committed. Inputs (environment): INSTALL (one installer call per line:
 # its words, exactly what matrix/backends/install.py `installer_args` gives the venv backend;
 # on Python 2.7 a word "cap:<req>" is a pip constraint, not a requirement), UV_VERSION (may be
-# empty = newest), CACHE_DIR (may be empty = a throw-away cache). The CA
+# empty = newest), SYSTEM (Debian packages the stack needs, installed with apt-get first; may be
+# empty), CACHE_DIR (may be empty = a throw-away cache). The CA
 # bundle, when given, is the file /run/secrets/ca (a BuildKit secret or a read-only bind mount;
 # never part of the image).
 #
@@ -25,6 +26,14 @@ if [ -z "${CACHE_DIR:-}" ]; then  # old pips break on PIP_NO_CACHE_DIR=1: use a 
     scratch_cache=$CACHE_DIR
 fi
 export UV_CACHE_DIR="$CACHE_DIR/uv" PIP_CACHE_DIR="$CACHE_DIR/pip"
+if [ -n "${SYSTEM:-}" ]; then
+    echo "cell-install: Debian packages: $SYSTEM"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $SYSTEM >/dev/null
+    rm -rf /var/lib/apt/lists/*
+fi
 # The real interpreter path: pyvenv.cfg's `home` must be the prefix's bin/, not a symlink's directory.
 py=$(readlink -f /usr/local/bin/python)
 major=$("$py" -c 'import sys; print(sys.version_info[0])')

@@ -16,6 +16,8 @@ FROM ${PYTHON_IMAGE}
 ARG INSTALL
 # uv release used for the install (the host's uv, for parity with the venv backend); empty = newest.
 ARG UV_VERSION=
+# Debian packages the stack needs besides Python ones (an app's `system` in the axes, e.g. redis-server).
+ARG SYSTEM=
 RUN --mount=type=secret,id=ca \
     --mount=type=bind,source=cell-install.sh,target=/tmp/cell-install.sh \
     --mount=type=cache,id=scm-package-cache,target=/cache \

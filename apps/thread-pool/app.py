@@ -124,21 +124,29 @@ def _logged(run, wrapped):
 
 class PoolModel(object):
     """Children: every runner submitted to the ONE shared pool (under a lock,
-    so a unit's children are contiguous in the queue), then all results."""
+    so a unit's children are contiguous in the queue), then all results; then
+    the unit waits until every unit's children are done, so every request is
+    still open while any pool task runs (where a task's span lands does not
+    depend on which request finished first)."""
 
     barrier = unit.ConditionBarrier
 
-    def __init__(self, pool, wrap, result_timeout):
+    def __init__(self, pool, wrap, result_timeout, units, done_timeout):
         self.pool = pool
         self.wrap = wrap
         self.result_timeout = result_timeout
         self._submit_lock = threading.Lock()
+        self._done = unit.ConditionBarrier(units)
+        self._done_timeout = done_timeout
 
     def run_children(self, runners):
         with self._submit_lock:
             futures = [self.pool.submit(_logged(run, self.wrap(run))) for run in runners]
         for future in futures:
             future.result(timeout=self.result_timeout)  # re-raises a child's failure
+        state, waited = self._done.wait(self._done_timeout)
+        if state != "ok":
+            log("children-done barrier timed out after %.2fs, continuing" % waited)
 
 
 def main(argv=None):
@@ -161,7 +169,7 @@ def main(argv=None):
     # The one shared pool, created at start-up; its threads start lazily on submit.
     pool = ThreadPoolExecutor(max_workers=args.children, thread_name_prefix="pool")
     timeout = args.barrier_timeout * (args.units + 1) + 5
-    model = PoolModel(pool, make_wrapper(args.variant), timeout)
+    model = PoolModel(pool, make_wrapper(args.variant), timeout, args.units, timeout)
     units = unit.Units.from_args(model, args)
     extra = {"pool_workers": args.children, "wrap": args.variant}
     svc = service.Service(APP_ID, args.variant, args.units,

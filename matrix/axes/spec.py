@@ -96,6 +96,7 @@ class AppAxes:
     not_applicable: tuple[NotApplicable, ...] = ()
     advice: Advice = field(default_factory=Advice)
     models: str = ""  # one line: what the app models (shown in the summary)
+    system: tuple[str, ...] = ()  # Debian packages the stack needs besides Python ones (redis-server...)
 
 
 @dataclass(frozen=True)
@@ -231,7 +232,7 @@ def parse_axes(data: dict) -> Axes:
 
     apps: dict[str, AppAxes] = {}
     app_keys = {"python", "variants", "axes", "requires", "routes", "memory", "default", "full", "note",
-                "not_applicable", "advice", "models"}
+                "not_applicable", "advice", "models", "system"}
     for app, table in data.get("apps", {}).items():
         known = known_apps()
         _need(app in known, f"apps.{app}: no apps/{app}/app.py; allowed: {', '.join(known)}")
@@ -281,7 +282,8 @@ def parse_axes(data: dict) -> Axes:
         apps[app] = AppAxes(app, _specifier(table.get("python", ">=2.7"), f"apps.{app}.python"), variants, axes,
                             requires, routes, memory, slices, tuple(rules),
                             _advice(table.get("advice", {}), f"apps.{app}.advice", _concrete(variants, aliases)),
-                            str(table.get("models", "")))
+                            str(table.get("models", "")),
+                            _str_list(table["system"], f"apps.{app}.system") if "system" in table else ())
     _need(bool(apps), "no [apps.*] table: nothing to run")
 
     cases = []

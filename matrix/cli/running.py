@@ -314,7 +314,8 @@ def cell_from_id(cell_id: str, available: dict) -> Cell:
         raise UsageError(f"unknown route {route!r} in {cell_id!r}; allowed: {allowed}")
     check_releases(pins)
     return Cell(app, variant, python, pins, requires=unpinned(known.requires if known else (), pins), route=route,
-                memory=known.memory if known else None)
+                memory=known.memory if known else None,
+                system=known.system if known else ())
 
 
 def check_releases(pins: tuple[tuple[str, str], ...]) -> None:

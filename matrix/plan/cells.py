@@ -41,7 +41,10 @@ class Cell:
     # Which part of the app serves the units, for apps with several (channels: http-consumer,
     # websocket, async-view). Part of the id as a last segment "on-<route>".
     route: str | None = None
-    # Memory probe for this cell (load requests and the KiB/request threshold), from the axes.
+    # Debian packages the stack needs (the app's `system` in the axes): installed into the cell's image on
+    # Docker; on the venv backend the machine must have them (the app exits 4 otherwise).
+    system: tuple[str, ...] = field(default=(), compare=False)
+    # Memory probe for this cell (load requests and the threshold), from the axes.
     memory: MemoryProbe | None = field(default=None, compare=False)
     # The pre-release lane (plan/sources.py): what the installer gets for sentry-sdk instead of
     # `sentry-sdk==<pin>` (a git URL at a commit, or a pre-release); the pin is then its label.

@@ -80,7 +80,8 @@ def plan_cells(axes: Axes, lock: Mapping[str, Any], available: Collection[str],
                 probe = app.memory if app.memory and (app.memory.routes is None or route in app.memory.routes) else None
                 rule = cannot or _not_applicable(app, concrete, python, route, pins)
                 cell = Cell(app.app, concrete, python, pins, backend, unsupported=rule or missing,
-                            requires=unpinned(app.requires, pins), route=route, memory=probe)
+                            requires=unpinned(app.requires, pins), route=route, memory=probe,
+                            system=app.system)
                 (skipped if rule else cells).setdefault(cell.id, cell)
 
     for app in axes.apps.values():

@@ -84,7 +84,8 @@ class DockerBackend:
 
     def prepare(self, cell: Cell, log: list[str]) -> Env:
         try:
-            return prepare_image(self.interpreters()[cell.python], cell.pin_specs(), log, list(cell.requires))
+            return prepare_image(self.interpreters()[cell.python], cell.pin_specs(), log, list(cell.requires),
+                                 system=cell.system)
         except (EnvError, DockerError) as exc:
             gone = engine_gone(exc)
             if gone is not None:

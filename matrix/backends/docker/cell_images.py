@@ -41,15 +41,16 @@ def install_arg(lines: list[list[str]]) -> str:
     return "\n".join(" ".join(words) for words in lines)
 
 
-def image_key(python_image_id: str, lines: list[list[str]]) -> str:
+def image_key(python_image_id: str, lines: list[list[str]], system: tuple[str, ...] = ()) -> str:
     blob = json.dumps([IMAGE_FORMAT, python_image_id, install_arg(lines), uv_version(),
-                       _read(CELL_DOCKERFILE), _read(CELL_SCRIPT)]).encode()
+                       _read(CELL_DOCKERFILE), _read(CELL_SCRIPT)] + ([sorted(system)] if system else [])).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def image_tag(python_image_id: str, lines: list[list[str]]) -> str:
-    """`scm-cell:<sha256(python image id, the installer calls, cell.Dockerfile, cell-install.sh, uv)[:16]>`."""
-    return f"scm-cell:{image_key(python_image_id, lines)}"
+def image_tag(python_image_id: str, lines: list[list[str]], system: tuple[str, ...] = ()) -> str:
+    """`scm-cell:<sha256(python image id, the installer calls, cell.Dockerfile, cell-install.sh, uv
+    [, the Debian packages the stack needs])[:16]>`."""
+    return f"scm-cell:{image_key(python_image_id, lines, system)}"
 
 
 def _lock_for(tag: str) -> threading.Lock:
@@ -95,12 +96,14 @@ def _shorten(message: str) -> str:
 
 
 def prepare_image(interp: Interpreter, pins: list[str], log: list[str] | None = None,
-                  requires: list[str] | None = None, exclude_newer: str | None = None) -> Env:
+                  requires: list[str] | None = None, exclude_newer: str | None = None,
+                  system: tuple[str, ...] = ()) -> Env:
     """Return a ready cell image for these pins on this Python, building it only if its tag is missing.
 
     Installs exactly like the venv backend (the same `installer_args`): by default one step per pin,
     each resolved as of its own release date. An explicit `exclude_newer` date instead installs
-    everything in one step with that limit.
+    everything in one step with that limit. `system` names Debian packages the stack needs (apt-get, in
+    the image, before the pins).
     """
     log_lines = log if log is not None else []
     start = time.monotonic()
@@ -114,7 +117,7 @@ def prepare_image(interp: Interpreter, pins: list[str], log: list[str] | None = 
     if not python_id:
         raise EnvError(f"{python_image} vanished right after it was prepared")
     lines = installer_args(interp.minor, steps, pins)
-    key = image_key(python_id, lines)
+    key = image_key(python_id, lines, system)
     tag = f"scm-cell:{key}"
     with _lock_for(tag):
         if docker.image_exists(tag):
@@ -124,7 +127,8 @@ def prepare_image(interp: Interpreter, pins: list[str], log: list[str] | None = 
             except (OSError, ValueError, KeyError):
                 installed = _installed_from_image(tag)
             return Env(key, "/env", ENV_PYTHON, installed, False, time.monotonic() - start, interp, tag)
-        build_args = {"PYTHON_IMAGE": python_image, "INSTALL": install_arg(lines), "UV_VERSION": uv_version()}
+        build_args = {"PYTHON_IMAGE": python_image, "INSTALL": install_arg(lines), "UV_VERSION": uv_version(),
+                      "SYSTEM": " ".join(sorted(system))}
         labels = {f"{LABEL}.pins": " ".join(pins), f"{LABEL}.python": interp.version,
                   f"{LABEL}.python-image": python_id, f"{LABEL}.install": " ; ".join(map(" ".join, lines))}
         try:
@@ -148,7 +152,7 @@ def _build_cell_by_commit(python_image: str, tag: str, build_args: dict[str, str
                           log_lines: list[str]) -> None:
     """No BuildKit: the same install script in a running container (CA bind-mounted read-only), committed."""
     mounts = [(path, "/run/secrets/ca", "ro") for path in ca_secret().values()]
-    env = {k: build_args[k] for k in ("INSTALL", "UV_VERSION")}
+    env = {k: build_args[k] for k in ("INSTALL", "UV_VERSION", "SYSTEM")}
     changes = ["ENV VIRTUAL_ENV=/env",
                "ENV PATH=/env/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                "ENV PYTHONDONTWRITEBYTECODE=1"]
