@@ -146,7 +146,9 @@ class Matcher:
         python = abs(Version(cell["_minor"]).minor - Version(self.python).minor) + \
             10 * abs(Version(cell["_minor"]).major - Version(self.python).major)
         ranks = sum(self._rank(n, a, b) for n, (a, b) in differs.items() if n != "python")
-        return (major, len(differs), python, ranks, cell["id"])
+        gap = sum(abs(_order_value_of(_v(a) or Version("0")) - _order_value_of(_v(b) or Version("0")))
+                  for n, (a, b) in differs.items() if n != "python")
+        return (major, len(differs), python, ranks, gap, cell["id"])
 
     def best(self) -> tuple[Match | None, str]:
         """(match, reason): the exact cell with an answer, else the nearest ones; reason when none answers."""
@@ -172,9 +174,8 @@ class Matcher:
                           f"is {cell['scope']} with sentry-sdk {sdk[0]}")
         if len(differs) == 1:
             (name, (measured, mine)), = differs.items()
-            told = self._from_history(match, name, measured, mine)
-            if told:
-                return match, told
+            if self._from_history(match, name, measured, mine):
+                return match, ""
             other = self._other_side(cell, name, measured, mine)
             if other is not None:
                 match.other = other
@@ -226,27 +227,27 @@ class Matcher:
             same_rest.append(c)
         return _closest(same_rest, name, mine)
 
-    def _from_history(self, match: Match, name: str, measured: str, mine: str) -> str:
+    def _from_history(self, match: Match, name: str, measured: str, mine: str) -> bool:
         """Use history.json for a stack that differs from the nearest cell in one package: the same span
-        ("nothing changed between them"), or the answer of the stack's own span."""
+        ("nothing changed between them"), or the answer of the stack's own span. True when it answered."""
         if self.history is None or name == "python":
-            return ""
+            return False
         cell = match.cell
         others = {k: v for k, v in cell["_pins"].items() if k != name}
         timeline = self.history.find(self.app, self.variant, cell["_minor"], name, others)
         if timeline is None:
-            return ""
+            return False
         mine_span, cell_span = History.span_of(timeline, mine), History.span_of(timeline, measured)
         if mine_span is None:
-            return ""
+            return False
         if mine_span == cell_span:
             match.support = (f"the history says nothing changed between {name} {mine} and {measured} "
                              f"({mine_span.first}..{mine_span.last}: {mine_span.scope})")
-            return ""
+            return True
         match.support = (f"the history measured {name} {mine_span.first}..{mine_span.last} (yours among them): "
                          f"scope {mine_span.scope}, tracing {mine_span.tracing}")
         match.cell = dict(cell, scope=mine_span.scope, tracing=mine_span.tracing)
-        return ""
+        return True
 
 
 def _closest(cells: list[dict[str, Any]], name: str, mine: str) -> dict[str, Any] | None:
@@ -322,7 +323,7 @@ def _answer_route(app: AppAxes, route: str | None, stack: Stack, wanted: dict[st
     if match is None:
         if not results.of(app.app, "plain", route) and results is committed:
             reason = (f"the results hold no {app.app} cell{' on ' + route if route else ''}: measure it with "
-                      "--run (or `nox -s matrix -- --only app=" + app.app + "`)")
+                      f"`check --run --uses {app.app}` (or `nox -s matrix -- --only app={app.app}`)")
         return RouteAnswer(route, "unknown", "unknown", reason=reason)
     answer = RouteAnswer(route, match.cell["scope"], match.cell.get("tracing", "unknown"), match, reason)
     if answer.scope == "leak" or answer.tracing in ("nested", "detached"):
