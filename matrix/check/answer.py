@@ -278,7 +278,8 @@ def _closing(report: Report) -> str:
             ([f"not modelled: {', '.join(unmodelled)}"] if unmodelled else [])
         head = "UNKNOWN: " + "; ".join(parts)
     else:
-        head = f"ISOLATED: every counted model keeps scope data apart ({len(counted)} models)"
+        head = (f"ISOLATED: every counted model keeps scope data apart ({len(counted)} "
+                f"model{'s' if len(counted) != 1 else ''})")
     hint = ""
     nearest = any(r.match is not None and not r.match.exact for a in counted for r in a.routes)
     if report.mode == "lookup" and (nearest or unknown):

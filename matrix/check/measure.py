@@ -69,7 +69,8 @@ def plan(models: list[Implied], stack: Stack, axes: Axes, lock: dict, backend: s
     return cells
 
 
-def measure(cells: list[Cell], opts: EngineOptions, progress: Callable[[dict, int, int], None]) -> list[dict]:
+def measure(cells: list[Cell], opts: EngineOptions, progress: Callable[[dict, int, int, str], None],
+            phase: str = "") -> list[dict]:
     """Run the cells (in parallel, opts.jobs); the results cells in matrix.json's shape, normalized."""
     if not cells:
         return []
@@ -78,7 +79,7 @@ def measure(cells: list[Cell], opts: EngineOptions, progress: Callable[[dict, in
     def on_done(outcome) -> None:
         done[0] += 1
         entry = cell_entry(outcome)
-        progress(entry, done[0], len(cells))
+        progress(entry, done[0], len(cells), phase)
 
     outcomes = run_cells(cells, opts, on_done)
     entries = []
@@ -91,11 +92,11 @@ def measure(cells: list[Cell], opts: EngineOptions, progress: Callable[[dict, in
 
 def run_stack(models: list[Implied], stack: Stack, axes: Axes, lock: dict, backend: str, available: set[str],
               opts: EngineOptions, committed: Results | None,
-              progress: Callable[[dict, int, int], None]) -> Results:
+              progress: Callable[[dict, int, int, str], None]) -> Results:
     """Measure the plain cells, then the fixes where plain leaks or its spans go wrong."""
     start = time.monotonic()
     first = plan(models, stack, axes, lock, backend, available)
-    measured = measure(first, opts, progress)
+    measured = measure(first, opts, progress, "plain")
     wrong = {(c["app"], c.get("route")) for c in measured
              if c["scope"] == "leak" or c.get("tracing") in ("nested", "detached")}
 
@@ -103,7 +104,7 @@ def run_stack(models: list[Implied], stack: Stack, axes: Axes, lock: dict, backe
         return fix_variants(app, axes, stack.version("sentry-sdk")) if (app.app, route) in wrong else []
 
     second = plan(models, stack, axes, lock, backend, available, fixes)
-    measured += measure(second, opts, progress)
+    measured += measure(second, opts, progress, "fixes")
     results = Results(measured, summary=committed.summary if committed else [], not_planned=[],
                       files=[], history=committed.history if committed else None)
     results.notes.append(f"{len(measured)} cell(s) measured in {time.monotonic() - start:.0f}s")

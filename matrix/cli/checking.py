@@ -41,9 +41,9 @@ def read_inputs(args: argparse.Namespace) -> list[Parsed]:
     return parsed
 
 
-def _progress(entry: dict[str, Any], done: int, total: int) -> None:
+def _progress(entry: dict[str, Any], done: int, total: int, phase: str) -> None:
     reason = f"  ({entry['reason'][:120]})" if entry.get("reason") and entry.get("scope") != "leak" else ""
-    print(f"[{done}/{total}] scope {entry.get('scope', '?'):<8} tracing {entry.get('tracing', '?'):<8} "
+    print(f"{phase} [{done}/{total}] scope {entry.get('scope', '?'):<8} tracing {entry.get('tracing', '?'):<8} "
           f"{entry['id']}  {entry.get('duration_s', 0):.1f}s{reason}", file=sys.stderr, flush=True)
 
 
