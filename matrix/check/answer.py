@@ -115,7 +115,7 @@ def _match_json(match: Match | None, installed: bool) -> dict[str, Any] | None:
 
 def _fix_json(fix: Fix, installed: bool) -> dict[str, Any]:
     return {"variant": fix.variant, "code": fix.code, "scope": fix.scope, "tracing": fix.tracing,
-            "checked_by": _match_json(fix.match, installed)}
+            "helps": fix.helps, "checked_by": _match_json(fix.match, installed)}
 
 
 def _route_json(route: RouteAnswer, installed: bool) -> dict[str, Any]:
@@ -187,24 +187,26 @@ def _match_lines(match: Match, installed: bool, prefix: str = "   ") -> list[str
 
 
 def _fix_lines(route: RouteAnswer, installed: bool) -> list[str]:
+    """The fixes that help, as code to paste (at most two), each with the cell that checked it; else the one
+    tried, said plainly; the other variants by name."""
     if not route.fixes:
         return []
     lines = []
-    working = [f for f in route.fixes if f.works]
-    shown = working or route.fixes
-    for fix in shown[:2] if working else shown[:1]:
+    helping = [f for f in route.fixes if f.helps]
+    shown = helping[:2] or route.fixes[:1]
+    for fix in shown:
         if fix.match is None:
             checked = "not measured for this stack"
         else:
             where = fix.match.cell["id"] + ("" if fix.match.exact else f", nearest: {'; '.join(fix.match.differs)}")
-            checked = f"{fix.scope} · tracing {fix.tracing} on {where}"
-        head = "fix" if fix.works else "tried, does not keep scope data apart here"
+            checked = f"scope {fix.scope} · tracing {fix.tracing} on {where}"
+        head = "fix" if fix.helps else "tried, does not help here"
         lines.append(f"   {head} ({fix.variant}), checked by its own cell: {checked}")
         lines += _indent(fix.code, "       ")
-    others = [f.variant for f in route.fixes if f not in shown[:2]]
+    others = [f for f in route.fixes if f not in shown]
     if others:
-        lines.append("   other fix variants: " + ", ".join(
-            f"{f.variant} ({f.scope})" for f in route.fixes if f.variant in others))
+        lines.append("   other fix variants: " + ", ".join(f"{f.variant} (scope {f.scope} · tracing {f.tracing})"
+                                                         for f in others))
     return lines
 
 

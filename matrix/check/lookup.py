@@ -49,10 +49,8 @@ class Fix:
     scope: str
     tracing: str
     match: Match | None
+    helps: bool = False  # it fixes what plain got wrong here: the leak, or else the spans
 
-    @property
-    def works(self) -> bool:
-        return self.scope == "isolated"
 
 
 @dataclass
@@ -85,10 +83,13 @@ class ModelAnswer:
 
 
 def wanted_pins(app: AppAxes, stack: Stack) -> dict[str, str]:
-    """The stack's versions of the app's axes and of the packages the app requires (django, gunicorn...)."""
+    """The stack's versions of the app's axes and of the packages under test the app requires (django,
+    gunicorn, daphne: what the results record; not helpers like setuptools)."""
     from packaging.requirements import Requirement
 
-    names = list(app.axes) + [Requirement(r).name for r in app.requires]
+    from ..report.advice import UNDER_TEST
+
+    names = list(app.axes) + [n for n in (Requirement(r).name for r in app.requires) if n in UNDER_TEST]
     return {name: stack.version(name) for name in names if stack.version(name)}  # type: ignore[misc]
 
 
@@ -337,7 +338,10 @@ def _answer_route(app: AppAxes, route: str | None, stack: Stack, wanted: dict[st
                 dict(app.advice.fixes)[variant]
             answer.fixes.append(Fix(variant, code, fix_match.cell["scope"] if fix_match else "unknown",
                                     fix_match.cell.get("tracing", "unknown") if fix_match else "unknown", fix_match))
-        answer.fixes.sort(key=lambda f: (not f.works, f.tracing != "parallel", f.match is None))
+        for fix in answer.fixes:
+            fix.helps = fix.scope == "isolated" and (answer.scope == "leak" or fix.tracing == "parallel")
+        answer.fixes.sort(key=lambda f: (not f.helps, f.scope != "isolated", f.tracing != "parallel",
+                                         f.match is None))
     if answer.scope == "leak":
         answer.fixed_in = first_fixed(app, route, match.cell, wanted, committed)
     return answer

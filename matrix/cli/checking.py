@@ -13,7 +13,7 @@ from ..axes.lock import LockError, load_lock
 from ..axes.spec import load_axes
 from ..check.answer import EXIT_BAD_INPUT, EXIT_UNKNOWN, Report, render_json, render_text
 from ..check.inputs import InputError, Parsed, looks_like_path, read_freeze, read_path, read_pins
-from ..check.lookup import answer_model
+from ..check.lookup import answer_model, wanted_pins
 from ..check.models import ModelsError, imply, load_rules, parse_uses
 from ..check.results import Results, ResultsMissing, load_results
 from ..check.stack import build_stack
@@ -71,9 +71,7 @@ def _check(args: argparse.Namespace) -> int:
     relevant = ["sentry-sdk"]
     for implied in mapping.implied:
         if implied.axes is not None:
-            from packaging.requirements import Requirement
-
-            relevant += list(implied.axes.axes) + [Requirement(r).name for r in implied.axes.requires]
+            relevant += list(wanted_pins(implied.axes, stack))
     relevant = [n for i, n in enumerate(relevant) if n not in relevant[:i] and stack.has(n)]
     committed: Results | None
     try:

@@ -54,7 +54,7 @@ def test_exit_1_a_leak_with_the_fix_checked(results, capsys):
     code, out, _ = check(capsys, "--results", results, "--python", "3.12", "--uses", "asyncio", "sentry-sdk==2.75.0")
     assert code == 1
     assert "❌ LEAK  asyncio: scope leak · tracing nested" in out
-    assert ("fix (asyncio-integration), checked by its own cell: isolated · tracing parallel on "
+    assert ("fix (asyncio-integration), checked by its own cell: scope isolated · tracing parallel on "
             "asyncio/asyncio-integration/py3.12/sentry-sdk-2.75.0") in out
     assert "AsyncioIntegration()" in out
     assert "LEAK: scope data leaks in asyncio" in out

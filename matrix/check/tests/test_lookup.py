@@ -111,6 +111,16 @@ def test_fixes_checked_by_their_own_cells(tmp_path):
     assert (best.scope, best.tracing, best.match.exact) == ("isolated", "parallel", True)
     assert best.code.endswith("# from the summary")
     assert "isolation_scope()" in route.fixes[1].code  # no summary entry: the app's advice in the axes
+    assert route.fixes[0].helps and route.fixes[1].helps  # both stop the leak
+
+
+def test_a_fix_that_keeps_the_spans_detached_does_not_help(tmp_path):
+    results = results_of(tmp_path, [cell("gevent/plain/py3.12/sentry-sdk-2.75.0/gevent-26.9.0", "isolated", "detached"),
+                                    cell("gevent/isolation-scope/py3.12/sentry-sdk-2.75.0/gevent-26.9.0", "isolated",
+                                         "detached")])
+    (route,) = answer(results, "gevent", "gevent==26.9.0", "sentry-sdk==2.75.0").routes
+    assert (route.scope, route.tracing) == ("isolated", "detached")
+    assert [(f.variant, f.helps) for f in route.fixes] == [("isolation-scope", False)]
 
 
 def test_schema_1_results_derive_scope_from_the_verdict(tmp_path):
