@@ -94,3 +94,8 @@ def test_run_from_the_installed_package_finds_its_apps(installed):
     threads = next(m for m in json.loads(proc.stdout)["models"] if m["app"] == "threads")
     assert threads["measured_now"] and threads["routes"][0]["match"]["cell"] == f"threads/plain/py{minor}/sentry-sdk-2.75.0"
     assert "/site-packages/matrix/_bundle/apps/threads/app.py" in open(threads["routes"][0]["match"]["log"]).read()
+    # the rerun command check prints for an installed package works too
+    printed = threads["routes"][0]["match"]["rerun"].split()
+    assert printed[:2] == ["sentry-context-matrix", "cell"]
+    rerun = run([command, *printed[1:]], cwd, timeout=900)
+    assert rerun.returncode == 0 and f"threads/plain/py{minor}/sentry-sdk-2.75.0" in rerun.stdout, rerun.stderr[-2000:]
