@@ -604,8 +604,9 @@ def detect_format(path: str) -> str:
 
 
 def read_path(path: str, requirements: bool = False) -> Parsed:
-    """One file named by the user: -r FILE is always the requirements format, otherwise by its name."""
-    if requirements:
+    """One file named by the user: by its name (a lock file's name is fixed), else -r FILE is the
+    requirements format."""
+    if requirements and os.path.basename(path) not in READERS:
         return read_requirements(path)
     kind = detect_format(path)
     if not os.path.exists(path):
