@@ -54,7 +54,7 @@ class Report:
 def shown_path(path: str, installed: bool) -> str:
     """A results file as the user should read it: relative to here, or `results/...` of the installed package."""
     if installed and os.path.abspath(path).startswith(REPO + os.sep):
-        return os.path.relpath(path, REPO) + " (installed with the package)"
+        return os.path.relpath(path, REPO) + ", installed with the package"
     relative = os.path.relpath(path)
     return relative if not relative.startswith("..") else path
 

@@ -63,7 +63,7 @@ def test_check_answers_from_any_directory(installed):
     proc = run([command, "check", "-r", "requirements.txt"], cwd)
     assert proc.returncode in (0, 1, 3), proc.stdout[-3000:] + proc.stderr[-3000:]
     assert proc.stdout.startswith("check (lookup): requirements.txt · Python 3.11 (the pip-compile header")
-    assert "results/matrix.json (installed with the package" in proc.stdout
+    assert "results/matrix.json, installed with the package (schema" in proc.stdout
     assert "django + gunicorn + gevent → django-gevent (gunicorn -k gevent)" in proc.stdout
     assert "rerun: sentry-context-matrix cell " in proc.stdout
     doc = json.loads(run([command, "check", "-r", "requirements.txt", "--format", "json"], cwd).stdout)
