@@ -39,6 +39,29 @@ def plan(session: nox.Session) -> None:
     session.run("python", "-m", "matrix", "plan", *session.posargs)
 
 
+@nox.session
+def check(session: nox.Session) -> None:
+    """Is my stack affected? nox -s check -- -r requirements.txt | uv.lock | poetry.lock | Pipfile.lock |
+    pyproject.toml | pins [--python X.Y] [--run] [--format json]: the answers from the committed results
+    (or measured now with --run); exit 1 on a leak, 2 bad input, 3 no answer (nox fails the session)."""
+    if not session.posargs:
+        session.error("give your stack: nox -s check -- -r requirements.txt (or uv.lock, poetry.lock, Pipfile.lock, "
+                      "pyproject.toml, or pins like sentry-sdk==2.75.0 gevent==24.2.1)")
+    _install(session)
+    # relative paths are the caller's: nox runs sessions from the repository root
+    session.run("python", "-m", "matrix", "check", *_from(session.invoked_from, session.posargs))
+
+
+def _from(directory: str, args: list[str]) -> list[str]:
+    """Arguments naming existing files, made absolute from the directory nox was started in."""
+    out = []
+    for arg in args:
+        candidate = os.path.join(directory, arg)
+        out.append(candidate if not os.path.isabs(arg) and not arg.startswith("-") and os.path.exists(candidate)
+                   and "==" not in arg else arg)
+    return out
+
+
 @nox.session(name="update-axes")
 def update_axes(session: nox.Session) -> None:
     """Resolve the axes' version policies against PyPI and rewrite matrix/axes/axes.lock.json."""

@@ -6,6 +6,10 @@
     python -m matrix report [--results DIR] [--diff OLD.json [--changes DIR] [--fail-on-change]]
     python -m matrix merge shard-1/matrix.json ... shard-N/matrix.json [--root results]
     python -m matrix update-axes | seed
+    python -m matrix check [-r requirements.txt | uv.lock | poetry.lock | Pipfile.lock | pyproject.toml | - | PINS]
+                           [--python X.Y] [--lookup | --run] [--format text|json] [--uses MODEL[:ROUTE]]
+
+Installed (`pip install .`), the same verbs are the `sentry-context-matrix` command.
 
 Bad input (unknown app, malformed cell id, a filter value no cell has, a Python that is not
 installed) gets one line naming the value and what is allowed, and exit code 2.
@@ -23,11 +27,12 @@ from ..axes.policies import PolicyError
 from ..axes.releases import ReleaseError
 from ..axes.spec import AxesError
 from ..judge.claims import ClaimsError
-from ..paths import REPO
+from ..paths import RESULTS_OUT
 from ..plan.filters import parse_shard
 from ..plan.sources import SourceError, lane_kind
 from ..report.runinfo import folder_for
 from ..run.cell import RunOptions
+from .checking import add_parser as add_check_parser
 from .common import Interrupted, ResultsError, UsageError
 from .results import cmd_merge, cmd_report, cmd_seed, cmd_update_axes
 from .running import cmd_cell, cmd_plan, cmd_run
@@ -48,7 +53,7 @@ def _shard(text: str) -> tuple[int, int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="python -m matrix", description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(prog=_prog(), description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     def common(p: argparse.ArgumentParser, filters: bool = True) -> None:
@@ -103,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("merge", help="merge every shard of one run (--shard K/N) into its size's folder, logs included")
     p.add_argument("shards", nargs="+", metavar="MATRIX_JSON",
                    help="each shard's matrix.json (its logs/ beside it); all N shards of one run, each once")
-    p.add_argument("--root", default=os.path.join(REPO, "results"),
+    p.add_argument("--root", default=RESULTS_OUT,
                    help="the results root: the merge writes into its folder for the shards' size "
                         "(ROOT/full/ for --full, ROOT/ for the default size, ROOT/prerelease/... for a lane)")
     p.add_argument("--results", default=None, help="write exactly here instead of the size's folder under --root")
@@ -129,7 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("pythons", nargs="*", help="minor versions (default: every interpreter found)")
     p.add_argument("-v", "--verbose", action="store_true", help="log every docker command")
     p.set_defaults(func=cmd_seed)
+    add_check_parser(sub, running)
     return parser
+
+
+def _prog() -> str:
+    """How the user called us: the installed `sentry-context-matrix` script, or `python -m matrix`."""
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return name if name and not name.endswith(("__main__.py", ".py")) and name != "-c" else "python -m matrix"
 
 
 class Terminated(KeyboardInterrupt):
@@ -158,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     handle_termination()
     if getattr(args, "results", "") is None and args.command != "merge":
         lane = lane_kind(getattr(args, "sdk_source", None))
-        args.results = os.path.join(REPO, "results",
+        args.results = os.path.join(RESULTS_OUT,
                                     folder_for("full" if getattr(args, "full", False) else "default", lane))
     try:
         return args.func(args)

@@ -17,7 +17,7 @@ from ..backends import get as get_backend
 from ..engine import fatal_write_error, run_cells
 from ..judge.claims import evaluate, load_claims
 from ..judge.outcome import CellOutcome
-from ..paths import REPO, known_apps
+from ..paths import CACHE_DIR, INSTALLED, REPO, known_apps
 from ..plan.cells import Cell, CellIdError, parse_cell_id, unpinned
 from ..plan.sources import newest_sdk
 from ..report.advice import SYMBOLS, scope_mark
@@ -398,7 +398,7 @@ def cmd_cell(args: argparse.Namespace) -> int:
     cells = [replace(cell_from_id(cell_id, available), backend=backend) for cell_id in args.cell_ids]
     print(f"backend: {backend}", flush=True)
     # Reruns log beside the cache, so the committed results/ stay exactly what `nox -s matrix` wrote.
-    outdir = os.path.join(REPO, ".matrix", "cell-runs")
+    outdir = os.path.join(CACHE_DIR if INSTALLED else os.path.join(REPO, ".matrix"), "cell-runs")
     opts = engine_options(args, jobs=1, results_dir=outdir)
     entries = []
     for cell in cells:
