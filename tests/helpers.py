@@ -22,7 +22,8 @@ def load_schema() -> dict:
 
 
 def app_processes(marker: str) -> list[int]:
-    """PIDs of live processes whose command line mentions `marker` (a results dir unique to the test)."""
+    """PIDs of live app processes whose command line (arguments joined by spaces, one after the last)
+    mentions `marker`."""
     found = []
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -30,6 +31,7 @@ def app_processes(marker: str) -> list[int]:
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as fh:
                 cmd = fh.read().replace(b"\0", b" ").decode("utf-8", "replace")
+            cmd = cmd if cmd.endswith(" ") else cmd + " "
             with open(f"/proc/{pid}/stat") as fh:
                 state = fh.read().rsplit(")", 1)[1].split()[0]
         except OSError:

@@ -14,6 +14,7 @@ import pytest
 from matrix.backends.docker.engine import engine_available
 from matrix.backends.interpreters import discover
 from matrix.paths import REPO
+from tests.helpers import app_processes
 
 MINOR = next((m for m in ("3.12", "3.11", "3.13", "3.10") if m in discover()), None)
 pytestmark = pytest.mark.skipif(MINOR is None, reason="no Python 3.10+ interpreter installed")
@@ -22,21 +23,7 @@ GONE_WITHIN = 15.0  # seconds: generous for a loaded 2-core machine; the measure
 
 def processes_of(harness_pid: int) -> list[int]:
     """Live (non-zombie) app processes started for the harness `harness_pid` (their --parent-pid)."""
-    needle = f"--parent-pid {harness_pid} "
-    found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                cmd = fh.read().replace(b"\0", b" ").decode("utf-8", "replace") + " "
-            with open(f"/proc/{pid}/stat") as fh:
-                state = fh.read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if needle in cmd and "apps/" in cmd and state != "Z":
-            found.append(int(pid))
-    return found
+    return app_processes(f"--parent-pid {harness_pid} ")
 
 
 def wait_until_gone(harness_pid: int, bound: float = GONE_WITHIN) -> float:

@@ -14,6 +14,7 @@ import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from typing import Iterable
 from datetime import datetime, timedelta
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -165,3 +166,27 @@ def python_support(rel: Release, minor: str) -> str | None:
     if fits and False in fits and (canonicalize_name(rel.name) in WHEELS_ONLY or not has_sdist):
         return f"{rel.name} {rel.version} ships no wheel for CPython {minor} on linux x86_64 (its C extension would have to be compiled)"
     return None if has_sdist else f"{rel.name} {rel.version} has no installable file"
+
+
+def nearest_versions(version: str, versions: Iterable[str], count: int = 3) -> list[str]:
+    """The `count` final releases closest to `version` in version order (the closest first)."""
+    final = sorted({v for v in versions if _parsed(v) is not None and not _parsed(v).is_prerelease}, key=Version)
+    wanted = _parsed(version)
+    if wanted is None:
+        return final[::-1][:count]
+    below = [v for v in final if Version(v) < wanted][::-1]
+    above = [v for v in final if Version(v) > wanted]
+    out: list[str] = []
+    while len(out) < count and (below or above):
+        if below:
+            out.append(below.pop(0))
+        if above and len(out) < count:
+            out.append(above.pop(0))
+    return out
+
+
+def _parsed(text: str) -> Version | None:
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return None

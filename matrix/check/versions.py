@@ -15,27 +15,10 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from ..axes.releases import ReleaseError, _cache_path, releases
+from ..axes.releases import ReleaseError, _cache_path, nearest_versions, releases
 from .inputs import InputError
 from .stack import Stack
 
-
-
-def nearest_versions(version: str, versions: Iterable[str], count: int = 3) -> list[str]:
-    """The `count` final releases closest to `version` in version order (the closest first)."""
-    final = sorted({v for v in versions if _parsed(v) is not None and not _parsed(v).is_prerelease}, key=Version)
-    wanted = _parsed(version)
-    if wanted is None:
-        return final[::-1][:count]
-    below = [v for v in final if Version(v) < wanted][::-1]
-    above = [v for v in final if Version(v) > wanted]
-    out: list[str] = []
-    while len(out) < count and (below or above):
-        if below:
-            out.append(below.pop(0))
-        if above and len(out) < count:
-            out.append(above.pop(0))
-    return out
 
 
 def _parsed(text: str) -> Version | None:

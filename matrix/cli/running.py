@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..axes.lock import LockError, load_lock, release_info
-from ..axes.releases import ReleaseError, releases
+from ..axes.releases import ReleaseError, nearest_versions, releases
 from ..axes.spec import load_axes
 from ..backends import get as get_backend
 from ..engine import fatal_write_error, run_cells
@@ -345,27 +345,6 @@ def check_releases(pins: tuple[tuple[str, str], ...]) -> None:
         if version not in {r.version for r in known}:
             raise UsageError(f"{name} {version} is not a release of {name}; nearest: "
                              + ", ".join(nearest_versions(version, [r.version for r in known if not r.yanked])))
-
-
-def nearest_versions(version: str, versions: list[str], count: int = 3) -> list[str]:
-    """The `count` versions closest to `version` in version order (the closest first; newest on ties);
-    the newest ones when `version` is not a valid version at all."""
-    from packaging.version import InvalidVersion, Version
-
-    final = sorted({v for v in versions if not Version(v).is_prerelease}, key=Version) or sorted(versions, key=Version)
-    try:
-        wanted = Version(version)
-    except InvalidVersion:
-        return final[::-1][:count]
-    below = [v for v in final if Version(v) < wanted][::-1]
-    above = [v for v in final if Version(v) > wanted]
-    out: list[str] = []
-    while len(out) < count and (below or above):
-        if below:
-            out.append(below.pop(0))
-        if above and len(out) < count:
-            out.append(above.pop(0))
-    return out
 
 
 def _stream(path: str, stop: threading.Event) -> None:
