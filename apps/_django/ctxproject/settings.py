@@ -5,6 +5,8 @@ This module is imported in the gunicorn worker by django.setup() (from
 _django.ctxproject.wsgi), after gunicorn's gevent/eventlet worker class has
 monkeypatched the stdlib in init_process(). The contract values come from the
 CTXM_* environment variables set by apps/_django/launcher.py.
+apps/django-asgi/app.py imports it the same way (django.setup() from
+get_asgi_application(), in uvicorn's process) with CTXM_ROOT_URLCONF set.
 """
 import os
 
@@ -26,7 +28,8 @@ _set_prefix("%s worker" % CTXM_APP_ID)
 SECRET_KEY = "sentry-context-matrix-not-a-secret"
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
-ROOT_URLCONF = "_django.ctxproject.urls"
+# django-asgi serves its own URLs (its app module); gunicorn's apps leave this unset.
+ROOT_URLCONF = _env.get("CTXM_ROOT_URLCONF", "_django.ctxproject.urls")
 WSGI_APPLICATION = "_django.ctxproject.wsgi.application"
 INSTALLED_APPS = []
 MIDDLEWARE = []
