@@ -10,7 +10,8 @@ that serves GET /unit/<i>:
   async-view  an `async def` view; barrier asyncio.Event, children asyncio.gather (_common.aio)
   sync-view   a plain `def` view, which Django's ASGI handler runs through asgiref's
               sync_to_async(thread_sensitive=True); barrier threading.Condition, inline children
-/facts /rss /flush /shutdown are a plain `def` view. Variants: plain, hub-clone, isolation-scope.
+/facts /rss /flush /shutdown are a plain `def` view. Variants: plain; asyncio-integration (settings.py
+adds AsyncioIntegration() through CTXM_ASYNCIO_INTEGRATION); hub-clone and isolation-scope.
 """
 from __future__ import absolute_import, print_function
 
@@ -26,7 +27,8 @@ from _common import aio, cli, facts, httpjson, lifecycle, service, unit, variant
 from _common.log import forward_stdlib_logging, log, one_line, set_prefix  # noqa: E402
 
 APP_ID = "django-asgi"
-VARIANTS = ("plain", "hub-clone", "isolation-scope")
+VARIANTS = ("plain", "asyncio-integration", "hub-clone", "isolation-scope")
+NEEDS = {"asyncio-integration": "integrations.asyncio.AsyncioIntegration"}
 ROUTES = ("async-view", "sync-view")
 SETTINGS = "_django.ctxproject.settings"
 WRAPPED = ("django.core.handlers.asgi.ASGIHandler.__call__", "django.core.handlers.base.BaseHandler.get_response_async")
@@ -126,7 +128,7 @@ def import_stack(route):
 def main(argv=None):
     set_prefix(APP_ID)
     args = cli.parse_args(APP_ID, VARIANTS, argv, routes=ROUTES)
-    variants.check_supported(APP_ID, args.variant)
+    variants.check_supported(APP_ID, args.variant, NEEDS)
     lifecycle.start_watchdogs(args.max_seconds)
     versions = import_stack(args.route)
     lifecycle.log_start(args, sorted(versions.items()), (("route", args.route),))
@@ -135,6 +137,7 @@ def main(argv=None):
         "DJANGO_SETTINGS_MODULE": SETTINGS, "CTXM_ROOT_URLCONF": __name__, "CTXM_APP_ID": APP_ID,
         "CTXM_DSN": args.dsn, "CTXM_UNITS": str(args.units), "CTXM_CHILDREN": str(args.children),
         "CTXM_BARRIER_TIMEOUT": repr(args.barrier_timeout), "CTXM_VARIANT": args.variant,
+        "CTXM_ASYNCIO_INTEGRATION": "1" if args.variant == "asyncio-integration" else "0",
     })
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)

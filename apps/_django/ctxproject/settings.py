@@ -59,7 +59,12 @@ def _describe_primitives():
 
 _log("worker booting: patched=%s; %s" % (_facts.patched(), _describe_primitives()))
 try:
-    _sdk.init_sdk(_env["CTXM_DSN"], integrations=[DjangoIntegration()])
+    _integrations = [DjangoIntegration()]
+    if _env.get("CTXM_ASYNCIO_INTEGRATION") == "1":  # django-asgi's asyncio-integration variant only
+        from sentry_sdk.integrations.asyncio import AsyncioIntegration
+
+        _integrations.append(AsyncioIntegration())
+    _sdk.init_sdk(_env["CTXM_DSN"], integrations=_integrations)
 except Exception as _exc:
     _line = "sentry_sdk.init failed in settings.py: %s" % _one_line(_exc)
     _log(_line)
@@ -71,5 +76,5 @@ except Exception as _exc:
     # ("Worker failed to boot") and gunicorn_conf.on_exit turns it into exit 2.
     raise RuntimeError(_line)
 _backend, _detail = _facts.context_backend()
-_log("sentry-sdk %s initialised (DjangoIntegration): context_backend=%s (%s)"
-     % (_sdk.sdk_version(), _backend, _detail))
+_log("sentry-sdk %s initialised (%s): context_backend=%s (%s)"
+     % (_sdk.sdk_version(), ", ".join(type(i).__name__ for i in _integrations), _backend, _detail))
