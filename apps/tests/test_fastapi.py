@@ -8,6 +8,7 @@ import socket
 import subprocess
 
 import pytest
+from packaging.version import Version
 
 from matrix.axes.lock import load_lock
 from matrix.axes.spec import load_axes
@@ -27,7 +28,8 @@ INTERPRETERS = discover()
 def _newest(route):
     cells = [c for c in plan_cells(load_axes(), load_lock(), set(INTERPRETERS))
              if c.app == "fastapi" and c.variant == "plain" and c.route == route and not c.unsupported]
-    return cells[-1] if cells else None
+    # the newest SDK, then the newest Python (the named cases come last in the plan)
+    return max(cells, key=lambda c: (Version(c.sdk_version), Version(c.python))) if cells else None
 
 
 def _env(cell):
