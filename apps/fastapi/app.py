@@ -111,9 +111,10 @@ def build_app(route, svc, units):
         async def unit_background(i: str, request: Request, background_tasks: BackgroundTasks):
             r = svc.route("GET", target(request))
             slot = request.scope.get(SLOT)
-            if r[0] != "unit" or slot is None:
-                return json_response(r[1] if r[0] == "error" else 500, {"error": r[2] if r[0] == "error" else
-                                                                        "no relay slot in the ASGI scope"})
+            if r[0] != "unit":
+                return json_response(r[1], {"error": r[2]})
+            if slot is None:
+                return json_response(500, {"error": "no relay slot in the ASGI scope"})
             background_tasks.add_task(work, r[1], r[2], slot)
             return json_response(200, {"unit": r[1], "round": r[2], "accepted": True})
 
