@@ -5,6 +5,8 @@ This module is imported in the gunicorn worker by django.setup() (from
 _django.ctxproject.wsgi), after gunicorn's gevent/eventlet worker class has
 monkeypatched the stdlib in init_process(). The contract values come from the
 CTXM_* environment variables set by apps/_django/launcher.py.
+apps/django-asgi/app.py imports it the same way (django.setup() from
+get_asgi_application(), in uvicorn's process) with CTXM_ROOT_URLCONF set.
 """
 import os
 
@@ -26,7 +28,8 @@ _set_prefix("%s worker" % CTXM_APP_ID)
 SECRET_KEY = "sentry-context-matrix-not-a-secret"
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
-ROOT_URLCONF = "_django.ctxproject.urls"
+# django-asgi serves its own URLs (its app module); gunicorn's apps leave this unset.
+ROOT_URLCONF = _env.get("CTXM_ROOT_URLCONF", "_django.ctxproject.urls")
 WSGI_APPLICATION = "_django.ctxproject.wsgi.application"
 INSTALLED_APPS = []
 MIDDLEWARE = []
@@ -56,7 +59,12 @@ def _describe_primitives():
 
 _log("worker booting: patched=%s; %s" % (_facts.patched(), _describe_primitives()))
 try:
-    _sdk.init_sdk(_env["CTXM_DSN"], integrations=[DjangoIntegration()])
+    _integrations = [DjangoIntegration()]
+    if _env.get("CTXM_ASYNCIO_INTEGRATION") == "1":  # django-asgi's asyncio-integration variant only
+        from sentry_sdk.integrations.asyncio import AsyncioIntegration
+
+        _integrations.append(AsyncioIntegration())
+    _sdk.init_sdk(_env["CTXM_DSN"], integrations=_integrations)
 except Exception as _exc:
     _line = "sentry_sdk.init failed in settings.py: %s" % _one_line(_exc)
     _log(_line)
@@ -68,5 +76,5 @@ except Exception as _exc:
     # ("Worker failed to boot") and gunicorn_conf.on_exit turns it into exit 2.
     raise RuntimeError(_line)
 _backend, _detail = _facts.context_backend()
-_log("sentry-sdk %s initialised (DjangoIntegration): context_backend=%s (%s)"
-     % (_sdk.sdk_version(), _backend, _detail))
+_log("sentry-sdk %s initialised (%s): context_backend=%s (%s)"
+     % (_sdk.sdk_version(), ", ".join(type(i).__name__ for i in _integrations), _backend, _detail))
