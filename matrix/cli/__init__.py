@@ -6,6 +6,8 @@
     python -m matrix report [--results DIR] [--diff OLD.json [--changes DIR] [--fail-on-change]]
     python -m matrix merge shard-1/matrix.json ... shard-N/matrix.json [--root results]
     python -m matrix update-axes | seed
+    python -m matrix bisect <cell-id with one version *> [--package NAME] [--stride N] [--repeat K]
+    python -m matrix history [--only k=v] [--exclude k=v] [--lines] [--resume]
 
 Bad input (unknown app, malformed cell id, a filter value no cell has, a Python that is not
 installed) gets one line naming the value and what is allowed, and exit code 2.
@@ -28,6 +30,7 @@ from ..plan.filters import parse_shard
 from ..plan.sources import SourceError, lane_kind
 from ..report.runinfo import folder_for
 from ..run.cell import RunOptions
+from .bisecting import add_parsers as add_bisect_parsers
 from .common import Interrupted, ResultsError, UsageError
 from .results import cmd_merge, cmd_report, cmd_seed, cmd_update_axes
 from .running import cmd_cell, cmd_plan, cmd_run
@@ -129,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("pythons", nargs="*", help="minor versions (default: every interpreter found)")
     p.add_argument("-v", "--verbose", action="store_true", help="log every docker command")
     p.set_defaults(func=cmd_seed)
+    add_bisect_parsers(sub)
     return parser
 
 
