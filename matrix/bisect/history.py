@@ -224,13 +224,21 @@ def _link(side: dict[str, Any], base: str) -> str:
     return text
 
 
-def boundary_sentence(b: dict[str, Any], base: str = "") -> str:
-    word = WORDS[b["dimension"]]
-    status = "confirmed" if b["confirmed"] else "NOT confirmed"
+def boundary_sentence(group: list[dict[str, Any]], base: str = "") -> str:
+    """One sentence for the boundaries of one line sharing the same two releases (scope and tracing often do)."""
+    b = group[0]
+    changes = ", ".join(f"{WORDS[x['dimension']]} **{x['from']} → {x['to']}**" for x in group)
+    status = "confirmed" if all(x["confirmed"] for x in group) else "NOT confirmed"
     gap = f"; {b['between']['note']}" if b.get("between") else ""
-    return (f"{word} **{b['from']} → {b['to']}**: last {b['from']} {_link(b['before'], base)}, first {b['to']} "
-            f"{_link(b['after'], base)} ({status}: 1 + {b['after']['runs'] - 1} runs on each side{gap}). "
-            f"{b['explanation']}")
+    return (f"{changes}: last before {_link(b['before'], base)}, first after {_link(b['after'], base)} "
+            f"({status}: 1 + {b['after']['runs'] - 1} runs on each side{gap}). {b['explanation']}")
+
+
+def grouped(boundaries: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for b in boundaries:
+        groups.setdefault((b["before"]["version"], b["after"]["version"]), []).append(b)
+    return list(groups.values())
 
 
 def render_line(d: dict[str, Any], base: str = "") -> list[str]:
@@ -254,7 +262,7 @@ def render_line(d: dict[str, Any], base: str = "") -> list[str]:
                        f"| {', '.join(row.get('context_backend', []))} |")
     out.append("")
     if d["boundaries"]:
-        out += [f"- {boundary_sentence(b, base)}" for b in d["boundaries"]]
+        out += [f"- {boundary_sentence(g, base)}" for g in grouped(d["boundaries"])]
     else:
         out.append("- no boundary: every release that answered gave the same answers.")
     out.append("")
