@@ -179,7 +179,7 @@ def line_doc(line, releases: list[tuple[str, str | None]], bisection: Bisection,
     cells = len({m["cell"] for m in measurements.values()})
     return {
         "line": line.id, "app": line.app, "variant": line.variant, "python": line.python, "route": line.route,
-        "package": line.package, "fixed": line.fixed, "status": status,
+        "package": line.package, "fixed": line.fixed, "pins": [list(p) for p in line.pins], "status": status,
         "releases": len(releases), "measurable": len(bisection.versions),
         "cells": cells, "measurements": len(measurements), "app_runs": runs,
         "stride": bisection.stride, "repeats": bisection.repeats, "seconds": round(seconds, 1),
