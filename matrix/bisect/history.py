@@ -34,8 +34,9 @@ def _flag_changes(before: dict, after: dict, what: str) -> list[str]:
     return out
 
 
-def explain(before: dict[str, Any], after: dict[str, Any]) -> str:
-    """One line: what the apps' /facts show changed between the two measurements (first runs)."""
+def explain(before: dict[str, Any], after: dict[str, Any], dimension: str | None = None) -> str:
+    """One line: what the apps' /facts show changed between the two measurements (first runs); where they
+    show nothing, what the run showed on the side that leaked / nested (`dimension`'s evidence)."""
     parts: list[str] = []
     if before.get("variant") != after.get("variant"):
         parts.append(f"the fix's code changes with the SDK ({before.get('variant')} -> {after.get('variant')})")
@@ -69,13 +70,17 @@ def explain(before: dict[str, Any], after: dict[str, Any]) -> str:
     text = (f"the apps' /facts show no difference (context storage {storage} on both sides): the change is in the "
             "SDK's code paths, not in what it stores its context in")
     shown = [f"{m.get('packages', {}).get('sentry-sdk', '')} {line}".strip()
-             for m in (before, after) if (line := evidence_line(m))]
+             for m in (before, after) if (line := evidence_line(m, dimension))]
     return text + (" (" + "; ".join(shown) + ")" if shown else "")
 
 
-def evidence_line(m: dict[str, Any]) -> str:
-    """The first telling evidence line of a measurement (what leaked, which span went where)."""
-    for name in ("scope_leak", "span_nesting", "children_bleed", "delivery"):
+EVIDENCE = {"scope": ("scope_leak",), "tracing": ("span_nesting", "delivery"),
+            None: ("scope_leak", "span_nesting", "children_bleed", "delivery")}
+
+
+def evidence_line(m: dict[str, Any], dimension: str | None = None) -> str:
+    """The first telling evidence line of a measurement for one answer (what leaked, which span went where)."""
+    for name in EVIDENCE[dimension]:
         lines = (m.get("evidence") or {}).get(name)
         if lines:
             return f"{name}: {lines[0]}"
@@ -101,7 +106,7 @@ def _side(bisection: Bisection, index: int, measurements: dict[tuple[str, int], 
     if first.get("cell") and f"{first['cell']}#x{bisection.repeats}" in logs:
         side["confirm_log"] = logs[f"{first['cell']}#x{bisection.repeats}"]
     if evidence_line(first):
-        side["evidence"] = evidence_line(first)
+        side["evidence"] = evidence_line(first)  # the first telling line, whichever check
     return side
 
 
@@ -111,7 +116,7 @@ def boundary_doc(bisection: Bisection, b: Boundary, measurements: dict[tuple[str
     doc = {"dimension": b.dimension, "from": b.old, "to": b.new, "confirmed": b.confirmed,
            "before": _side(bisection, b.before, measurements, logs),
            "after": _side(bisection, b.after, measurements, logs),
-           "explanation": explain(before, after)}
+           "explanation": explain(before, after, b.dimension)}
     if b.between or b.unmeasured:
         reasons = sorted({(measurements.get((bisection.versions[i], 1)) or {}).get("verdict", "?") for i in b.between})
         doc["between"] = {"measured": [bisection.versions[i] for i in b.between], "unmeasured": b.unmeasured,
@@ -194,13 +199,14 @@ def line_doc(line, releases: list[tuple[str, str | None]], bisection: Bisection,
 
 def history_doc(lines: list[dict[str, Any]], command: str, backend: str, generated_at: str, wall_s: float | None,
                 pending: Iterable[str] = (), stride: int = 8, repeats: int = 3) -> dict[str, Any]:
+    pending = list(pending)
     done = [d for d in lines if d["status"] == "done"]
     return {
         "format": FORMAT, "generated_at": generated_at, "command": command, "backend": backend,
         "stride": stride, "repeats": repeats,
-        "complete": not list(pending), "pending": list(pending),
+        "complete": not pending, "pending": pending,
         "wall_s": round(wall_s, 1) if wall_s is not None else None,
-        "totals": {"lines": len(lines), "done": len(done),
+        "totals": {"lines": len(lines) + len(pending), "done": len(done),
                    "cells": sum(d["cells"] for d in lines), "app_runs": sum(d["app_runs"] for d in lines),
                    "releases": sum(d["releases"] for d in lines),
                    "measurable": sum(d["measurable"] for d in lines),

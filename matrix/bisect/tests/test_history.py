@@ -1,6 +1,8 @@
 """The timeline document and its markdown, and the one-line explanations from /facts. Pure."""
 from __future__ import annotations
 
+import pytest
+
 from matrix.bisect.history import explain, history_doc, line_doc, render_markdown, timeline
 from matrix.bisect.lines import Line
 from matrix.bisect.search import UNKNOWN, Answer, Bisection, run_bisection
@@ -92,3 +94,27 @@ def test_line_doc_and_markdown_name_the_boundary_across_the_unknown_gap_with_lin
     assert "[0.4.0](history/logs/threads/plain/py3.12/sentry-sdk-0.4.0.log)" in text
     assert "| 0.5.0 – 0.7.0 (3) | cannot answer | cannot answer |" in text
     assert "scope data leak → isolated" in text and "(across releases that cannot answer)" in text
+
+
+def test_index_html_gets_the_history_section_and_matrix_json_stays_as_it_was(tmp_path):
+    import json
+    import os
+
+    from matrix.paths import REPO
+    from matrix.report.files import write_results
+
+    src = os.path.join(REPO, "results", "matrix.json")
+    if not os.path.exists(src):
+        pytest.skip("no committed results/matrix.json")
+    with open(src) as fh:
+        doc = json.load(fh)
+    b, measured = _search()
+    line = Line("threads", "plain", "3.12", "sentry-sdk", (("sentry-sdk", "*"),))
+    history = history_doc([line_doc(line, [(v, None) for v in VERSIONS], b, measured, {}, 1.0)],
+                          "nox -s history", "venv", "2026-01-01T00:00:00+00:00", 1.0)
+    write_results(doc, str(tmp_path / "with"), history=history)
+    write_results(doc, str(tmp_path / "without"))
+    page = (tmp_path / "with" / "index.html").read_text()
+    assert 'id="history"' in page and "threads/plain/py3.12/sentry-sdk-*" in page and "thread-local -&gt; contextvars" in page
+    assert 'id="history"' not in (tmp_path / "without" / "index.html").read_text()
+    assert (tmp_path / "with" / "matrix.json").read_text() == (tmp_path / "without" / "matrix.json").read_text()
