@@ -7,6 +7,8 @@
 5. warm Docker image reuse per image (when an engine answers)
 6. the mock server under 40 concurrent 1 MB gzip bombs (its own process): peak and after RSS, answers, and a
    normal client's latency during the attack (benchmarks/bomb.py; also `python -m benchmarks.bomb`)
+7. bisect: cells a bisect over the whole SDK history of one line needed against its releases, and its wall time;
+   the same figures for the committed results/history.json (benchmarks/bisect.py)
 No thresholds are asserted here or in the tests: this prints what it measured.
 """
 from __future__ import annotations
@@ -126,6 +128,9 @@ def main() -> int:
     out["mock_server"] = ingest_rate()
     out["bomb_attack"] = bomb_attack()
     out["docker"] = docker_reuse(interp)
+    from benchmarks import bisect as bisect_bench
+
+    out["bisect"] = bisect_bench.bench()
     with open(os.path.join(REPO, "results", "bench.json"), "w") as fh:
         json.dump(out, fh, indent=1)
         fh.write("\n")
@@ -139,6 +144,7 @@ def main() -> int:
           f"{m['clients']} clients, all accepted: {m['all_accepted']})")
     print(bomb_summary(out["bomb_attack"]))
     print(f"docker: {out['docker']}")
+    print(bisect_bench.summary(out["bisect"]))
     print("wrote results/bench.json")
     return 0
 
