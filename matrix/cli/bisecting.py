@@ -195,8 +195,12 @@ def cmd_history(args: argparse.Namespace) -> int:
     for line in lines:
         releases = domain(line, axes)
         searches.append(LineSearch.create(line, releases, axes, backend, args.stride, args.repeat))
-    previous = load_history(results) if (args.only or args.exclude) else None
-    kept = [d for d in (previous or {}).get("lines", []) if d["line"] not in {l.id for l in lines}]
+    previous = load_history(results) if (args.only or args.exclude or args.resume) else None
+    # a filtered run updates its lines in the existing history; a resumed one keeps the earlier run's times
+    kept = [d for d in (previous or {}).get("lines", []) if d["line"] not in {l.id for l in lines}] \
+        if (args.only or args.exclude) else []
+    earlier = {d["line"]: d.get("seconds", 0.0) for d in (previous or {}).get("lines", [])} if args.resume else {}
+    earlier_wall = ((previous or {}).get("wall_s") or 0.0) if args.resume else 0.0
     finished: dict[str, dict[str, Any]] = {}
     label = args.command_label or "nox -s history"
     start = time.monotonic()
@@ -207,7 +211,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     def publish(final: bool) -> dict[str, Any]:
         ordered = [finished[s.line.id] for s in searches if s.line.id in finished]
         pending = [s.line.id for s in searches if s.line.id not in finished]
-        elapsed = time.monotonic() - start
+        elapsed = earlier_wall + time.monotonic() - start
         doc = history_doc(kept + ordered, label, backend, _now(), elapsed, pending, args.stride, args.repeat)
         doc["measured_this_run"] = {"measurements": runner.measured, "app_runs": runner.app_runs,
                                     "replayed": len(runner.memo) - runner.measured}
@@ -219,7 +223,8 @@ def cmd_history(args: argparse.Namespace) -> int:
 
     def done(s: LineSearch) -> None:
         logs = _keep_logs(runner, s, results, HISTORY_LOGS)
-        finished[s.line.id] = line_doc(s.line, s.releases, s.bisection, s.measurements, logs, s.seconds)
+        seconds = s.seconds + earlier.get(s.line.id, 0.0)  # a resumed line: the time it took before, too
+        finished[s.line.id] = line_doc(s.line, s.releases, s.bisection, s.measurements, logs, seconds)
         print(f"[{len(finished)}/{len(searches)}] " + _summary(finished[s.line.id]), flush=True)
         publish(final=False)
 
