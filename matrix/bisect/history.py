@@ -176,6 +176,30 @@ def timeline(releases: list[tuple[str, str | None]], bisection: Bisection,
     return rows
 
 
+def story(rows: list[dict[str, Any]], dimension: str) -> list[dict[str, Any]]:
+    """One answer's history in a few words: [{value, from, to}], consecutive answered ranges with the same
+    value merged (ranges that cannot answer or were not measured in between are skipped, not merged over
+    silently: `gap` says so)."""
+    out: list[dict[str, Any]] = []
+    gap = False
+    for row in rows:
+        if row["kind"] != "answer":
+            gap = gap or bool(out)
+            continue
+        value = row[dimension]
+        if out and out[-1]["value"] == value:
+            out[-1]["to"] = row["to"]
+            out[-1]["gap"] = out[-1].get("gap", False) or gap
+        else:
+            out.append({"value": value, "from": row["from"], "to": row["to"]})
+        gap = False
+    return out
+
+
+def story_text(parts: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{p['value']} {p['from']}" + (f" – {p['to']}" if p["to"] != p["from"] else "") for p in parts)
+
+
 def line_doc(line, releases: list[tuple[str, str | None]], bisection: Bisection,
              measurements: dict[tuple[str, int], dict], logs: dict[str, str], seconds: float,
              status: str = "done") -> dict[str, Any]:
@@ -188,7 +212,8 @@ def line_doc(line, releases: list[tuple[str, str | None]], bisection: Bisection,
         "releases": len(releases), "measurable": len(bisection.versions),
         "cells": cells, "measurements": len(measurements), "app_runs": runs,
         "stride": bisection.stride, "repeats": bisection.repeats, "seconds": round(seconds, 1),
-        "timeline": timeline(releases, bisection, measurements),
+        "timeline": (rows := timeline(releases, bisection, measurements)),
+        "story": {dim: story(rows, dim) for dim in ("scope", "tracing")},
         "boundaries": [boundary_doc(bisection, b, measurements, logs) for b in bisection.boundaries()],
         "answers": {v: {"scope": m["scope"], "tracing": m["tracing"], "verdict": m["verdict"],
                         "context_backend": m.get("context_backend")}
@@ -254,6 +279,9 @@ def render_line(d: dict[str, Any], base: str = "") -> list[str]:
                + (f"; fixed: {fixed}" if fixed else "") + f"; {d['cells']} cells measured ({d['app_runs']} app runs)"
                + (f" in {d['seconds']:.0f} s" if d.get("seconds") else "")
                + ("" if d["status"] == "done" else f"; **{d['status']}**") + ".")
+    if d.get("story"):
+        out += ["", f"Scope data: {story_text(d['story']['scope']) or 'never answered'}. "
+                    f"Tracing: {story_text(d['story']['tracing']) or 'never answered'}."]
     out += ["", "| releases | scope data | tracing | measured | context storage |", "|---|---|---|---|---|"]
     for row in d["timeline"]:
         if row["kind"] == "excluded":

@@ -87,12 +87,15 @@ def test_line_doc_and_markdown_name_the_boundary_across_the_unknown_gap_with_lin
     assert scope["between"]["measured"] and "cannot answer" in scope["between"]["note"]
     assert scope["explanation"].startswith("context storage thread-local -> contextvars")
     assert scope["before"]["runs"] == 4 and scope["before"]["log"].endswith("sentry-sdk-0.4.0.log")
+    assert [(p["value"], p["from"], p["to"]) for p in d["story"]["scope"]] == [
+        ("leak", "0.0.0", "0.4.0"), ("isolated", "0.8.0", "0.19.0")]
     doc = history_doc([d], "nox -s history", "venv", "2026-01-01T00:00:00+00:00", 60.0, ["x/plain/py3.7/sentry-sdk-*"])
     assert doc["totals"]["boundaries"] == len(d["boundaries"]) and not doc["complete"]
     text = render_markdown(doc)
     assert "**Partial**: 1 line(s) not finished" in text
     assert "[0.4.0](history/logs/threads/plain/py3.12/sentry-sdk-0.4.0.log)" in text
     assert "| 0.5.0 – 0.7.0 (3) | cannot answer | cannot answer |" in text
+    assert "Scope data: leak 0.0.0 – 0.4.0, isolated 0.8.0 – 0.19.0. Tracing: untested 0.0.0 – 0.4.0" in text
     assert "scope data leak → isolated" in text and "(across releases that cannot answer)" in text
 
 
