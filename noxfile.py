@@ -132,3 +132,23 @@ def prerelease(session: nox.Session) -> None:
     session.run("python", "-m", "matrix", "run", "--command-label", label, *args)
     if os.path.exists(os.path.join(results, "matrix.json")) and os.path.exists(released):
         session.run("python", "-m", "matrix", "report", "--results", results, "--diff", released, "--changes", results)
+
+
+@nox.session
+def bisect(session: nox.Session) -> None:
+    """Where the answers change over every release of one package: nox -s bisect -- threads/plain/py3.12/sentry-sdk-*
+    (or a cell id and --package NAME); searches, confirms each boundary 3 times, prints the timeline."""
+    if not session.posargs:
+        session.error("give a line: nox -s bisect -- 'threads/plain/py3.12/sentry-sdk-*' (one version left open)")
+    _install(session)
+    session.run("python", "-m", "matrix", "bisect", *session.posargs)
+
+
+@nox.session
+def history(session: nox.Session) -> None:
+    """Bisect every app x {plain, fix variants} over every SDK release (newest Python and 3.7), and over gevent,
+    eventlet, twisted and channels with the newest SDK and the newest 1.x: writes results/history.json,
+    results/history.md and the history section of results/index.html. Resumable: -- --resume."""
+    _install(session)
+    label = " ".join(["nox -s history"] + (["--"] + session.posargs if session.posargs else []))
+    session.run("python", "-m", "matrix", "history", "--command-label", label, *session.posargs)

@@ -9,6 +9,8 @@ here or in the tests: this prints what it measured, against the targets it names
 3. the mock server's ingest rate (server on one core, clients on the other)
 4. the mock server under 40 concurrent 1 MB gzip bombs (benchmarks/bomb.py)
 5. warm Docker image reuse per image (when an engine answers)
+6. bisect: cells a bisect over the whole SDK history of one line needed against its releases, and its wall time;
+   the same figures for the committed results/history.json (benchmarks/bisect.py)
 
     python -m benchmarks.bench [--full] [--backend venv|docker|both] [--skip-runs]
 """
@@ -164,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     out["mock_server"] = ingest_rate()
     out["bomb_attack"] = bomb_attack()
     out["docker"] = docker_reuse(interp) if engine_available() else {"docker": "no engine answers"}
+    from benchmarks import bisect as bisect_bench
+
+    out["bisect"] = bisect_bench.bench()
     with open(os.path.join(REPO, "results", "bench.json"), "w") as fh:
         json.dump(out, fh, indent=1)
         fh.write("\n")
@@ -182,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{m['clients']} clients, all accepted: {m['all_accepted']})")
     print(bomb_summary(out["bomb_attack"]))
     print(f"docker: {out['docker']}")
+    print(bisect_bench.summary(out["bisect"]))
     print("wrote results/bench.json")
     return 0
 

@@ -156,7 +156,8 @@ class Timeline:
 
 class History:
     """Timelines of answers over every release of one package. Read from results/history.json written by
-    `nox -s history`, in this shape (unknown keys ignored; `from`/`to` accepted for `first`/`last`):
+    `nox -s history`: its `lines`, each with a `timeline` of ranges (`from`/`to`, `scope`, `tracing`), or in
+this shape (unknown keys ignored; `from`/`to` accepted for `first`/`last`):
 
         {"timelines": [{"app": "threads", "variant": "plain", "python": "3.12", "package": "sentry-sdk",
                         "fixed": {"gevent": "26.9.0"},
@@ -186,7 +187,7 @@ class History:
 
 
 def parse_history(doc: Any) -> History | None:
-    entries = doc.get("timelines") if isinstance(doc, dict) else doc
+    entries = (doc.get("timelines") or doc.get("lines")) if isinstance(doc, dict) else doc
     if not isinstance(entries, list):
         return None
     timelines = []
@@ -194,7 +195,9 @@ def parse_history(doc: Any) -> History | None:
         if not isinstance(entry, dict) or not {"app", "variant", "package"} <= set(entry):
             continue
         spans = []
-        for span in entry.get("ranges") or entry.get("spans") or []:
+        if entry.get("status", "done") != "done":
+            continue  # a line the history run did not finish says nothing yet
+        for span in entry.get("ranges") or entry.get("spans") or entry.get("timeline") or []:
             first, last = _v(span.get("first", span.get("from", ""))), _v(span.get("last", span.get("to", "")))
             if first is None or last is None or span.get("scope") not in ("isolated", "leak", "unknown"):
                 continue

@@ -8,6 +8,8 @@
     python -m matrix update-axes | seed
     python -m matrix check [-r requirements.txt | uv.lock | poetry.lock | Pipfile.lock | pyproject.toml | - | PINS]
                            [--python X.Y] [--lookup | --run] [--format text|json] [--uses MODEL[:ROUTE]]
+    python -m matrix bisect <cell-id with one version *> [--package NAME] [--stride N] [--repeat K]
+    python -m matrix history [--only k=v] [--exclude k=v] [--lines] [--resume]
 
 Installed (`pip install .`), the same verbs are the `sentry-context-matrix` command.
 
@@ -33,6 +35,7 @@ from ..plan.sources import SourceError, lane_kind
 from ..report.runinfo import folder_for
 from ..run.cell import RunOptions
 from .checking import add_parser as add_check_parser
+from .bisecting import add_parsers as add_bisect_parsers
 from .common import Interrupted, ResultsError, UsageError
 from .results import cmd_merge, cmd_report, cmd_seed, cmd_update_axes
 from .running import cmd_cell, cmd_plan, cmd_run
@@ -135,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="log every docker command")
     p.set_defaults(func=cmd_seed)
     add_check_parser(sub, running)
+    add_bisect_parsers(sub)
     return parser
 
 

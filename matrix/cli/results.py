@@ -21,6 +21,7 @@ from ..report.files import load_results, write_results
 from ..report.runinfo import folder_for, lock_hash
 from ..report.shards import check_shards, merged_run, shard_label
 from ..report.summary import summarize
+from .bisecting import load_history
 from .common import UsageError, results_path
 
 
@@ -140,7 +141,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         return _report_diff(args, doc)
     if args.changes or args.fail_on_change or args.diff_json:
         raise UsageError("--changes, --fail-on-change and --diff-json need --diff OLD_MATRIX_JSON")
-    for written in write_results(doc, args.results):
+    for written in write_results(doc, args.results, history=load_history(args.results)):
         print("wrote", _shown(written))
     if args.screenshots:
         from ..report.browser import BrowserMissing, screenshots

@@ -26,6 +26,7 @@ from ..report.entries import cell_entry, results_document
 from ..report.files import load_results, write_results
 from ..report.runinfo import run_record
 from ..report.view import counts
+from .bisecting import load_history
 from .common import (Interrupted, ResultsError, UsageError, committed_results, engine_options, lane_source,
                      not_planned_entries, planned, previous_verdicts, resolve_backend, results_path)
 
@@ -135,7 +136,7 @@ def _write_results_whole(doc: dict[str, Any], outdir: str) -> list[str]:
 
     scratch = tempfile.mkdtemp(prefix=".writing-", dir=outdir)
     try:
-        written = write_results(doc, scratch)
+        written = write_results(doc, scratch, history=load_history(outdir))
         final = []
         for path in written:
             target = os.path.join(outdir, os.path.basename(path))

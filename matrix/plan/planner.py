@@ -56,6 +56,12 @@ def _not_applicable(app: AppAxes, variant: str, python: str, route: str | None,
     return None
 
 
+def _concrete(axes: Axes, app: AppAxes) -> set[str]:
+    """Every concrete variant name the app runs (its @aliases resolved for any SDK)."""
+    return {name for v in app.variants
+            for name in ([n for _, n in axes.variant_aliases[v[1:]]] if v.startswith("@") else [v])}
+
+
 def plan_cells(axes: Axes, lock: Mapping[str, Any], available: Collection[str],
                size: str = "default", backend: str = "venv", not_planned: list[Cell] | None = None) -> list[Cell]:
     """Every cell of this run size, in a stable order, without duplicates. `available` holds the
@@ -100,6 +106,10 @@ def plan_cells(axes: Axes, lock: Mapping[str, Any], available: Collection[str],
         pins = tuple(sorted(case.pins, key=lambda pin: pin[0] != "sentry-sdk"))
         for python in case.pythons:
             add(app, python, pins, case.variants or app.variants)
+    for side in lock.get("boundaries", []):  # both sides of every boundary `nox -s history` found (policies.py)
+        app = axes.apps.get(side["app"])
+        if app is not None and side["variant"] in _concrete(axes, app):
+            add(app, side["python"], tuple((n, v) for n, v in side["pins"]), (side["variant"],))
     if not_planned is not None:
         not_planned.extend(c for c in skipped.values() if c.id not in cells)
     return list(cells.values())

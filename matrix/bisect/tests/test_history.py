@@ -1,0 +1,142 @@
+"""The timeline document and its markdown, and the one-line explanations from /facts. Pure."""
+from __future__ import annotations
+
+import pytest
+
+from matrix.bisect.history import explain, history_doc, line_doc, render_markdown, timeline
+from matrix.bisect.lines import Line
+from matrix.bisect.search import UNKNOWN, Answer, Bisection, run_bisection
+
+THREAD_LOCAL = {"context_backend": "thread-local", "context_detail": "sentry_sdk.hub._local is _threading_local.local"}
+CONTEXTVARS = {"context_backend": "contextvars", "context_detail": "sentry_sdk.hub._local is _contextvars.ContextVar"}
+
+
+def m(version, scope, tracing, facts=None, variant="plain", repeat=1, verdict=None, reason="", evidence=None):
+    return {"cell": f"threads/{variant}/py3.12/sentry-sdk-{version}", "variant": variant, "repeat": repeat,
+            "scope": scope, "tracing": tracing, "verdict": verdict or scope, "reason": reason,
+            "context_backend": (facts or {}).get("context_backend"), "facts": facts, "evidence": evidence or {},
+            "packages": {"sentry-sdk": version}, "runs": repeat}
+
+
+def test_explain_names_what_the_facts_show():
+    assert explain(m("1", "leak", "nested", THREAD_LOCAL), m("2", "isolated", "parallel", CONTEXTVARS)) == (
+        "context storage thread-local -> contextvars; storage detail: sentry_sdk.hub._local is "
+        "_threading_local.local -> sentry_sdk.hub._local is _contextvars.ContextVar")
+    wrap_b = dict(CONTEXTVARS, sdk_wrapped={"concurrent.futures.ThreadPoolExecutor.submit": False})
+    wrap_a = dict(CONTEXTVARS, sdk_wrapped={"concurrent.futures.ThreadPoolExecutor.submit": True},
+                  integrations_enabled=["threading"])
+    assert explain(m("1", "leak", "nested", wrap_b), m("2", "isolated", "parallel", wrap_a)) == (
+        "the SDK now wraps concurrent.futures.ThreadPoolExecutor.submit; integrations enabled: +threading")
+    same = explain(m("2.26.0", "leak", "nested", CONTEXTVARS, evidence={"scope_leak": ["event unit-1 carried tag unit=4"]}),
+                   m("2.26.1", "isolated", "parallel", CONTEXTVARS))
+    assert same.startswith("the apps' /facts show no difference (context storage contextvars on both sides)")
+    assert "2.26.0 scope_leak: event unit-1 carried tag unit=4" in same
+    crash = explain(m("0.9", "leak", "untested", CONTEXTVARS),
+                    m("0.10", UNKNOWN, UNKNOWN, None, verdict="error", reason="ImportError: cannot import name 'Mapping'"))
+    assert crash == "the app gave no /facts after the change (error: ImportError: cannot import name 'Mapping')"
+    assert explain(m("1.45.1", "leak", "nested", CONTEXTVARS, variant="hub-clone"),
+                   m("2.0.0", "isolated", "parallel", CONTEXTVARS, variant="isolation-scope")).startswith(
+        "the fix's code changes with the SDK (hub-clone -> isolation-scope)")
+
+
+VERSIONS = [f"0.{i}.0" for i in range(20)]
+
+
+def _answers(i):
+    if i < 5:
+        return "leak", "untested", THREAD_LOCAL
+    if i < 8:
+        return UNKNOWN, UNKNOWN, None
+    return "isolated", "parallel", CONTEXTVARS
+
+
+def _search():
+    measured = {}
+
+    def measure(version, repeat):
+        scope, tracing, facts = _answers(VERSIONS.index(version))
+        measured[(version, repeat)] = m(version, scope, tracing, facts, repeat=repeat,
+                                        verdict="error" if scope == UNKNOWN else None,
+                                        reason="ImportError: x" if scope == UNKNOWN else "")
+        return Answer(scope, tracing, measured[(version, repeat)]["verdict"])
+
+    return run_bisection(Bisection(VERSIONS, stride=4), measure), measured
+
+
+def test_timeline_rows_cover_every_release_with_excluded_runs_in_between():
+    b, measured = _search()
+    releases = [(v, None) for v in VERSIONS[:10]] + [("0.9.5", "x 0.9.5 requires Python >=3.8")] + \
+               [(v, None) for v in VERSIONS[10:]]
+    rows = timeline(releases, b, measured)
+    assert [(r["from"], r["to"], r["kind"]) for r in rows] == [
+        ("0.0.0", "0.4.0", "answer"), ("0.5.0", "0.7.0", "unknown"), ("0.8.0", "0.9.0", "answer"),
+        ("0.9.5", "0.9.5", "excluded"), ("0.10.0", "0.19.0", "answer")]
+    assert sum(r["releases"] for r in rows) == len(releases)
+    assert rows[1]["verdicts"] == ["error"] and rows[1]["reason"] == "ImportError: x"
+    assert rows[3]["reasons"] == ["requires Python >=3.8"]
+    assert rows[0]["context_backend"] == ["thread-local"]
+
+
+def test_line_doc_and_markdown_name_the_boundary_across_the_unknown_gap_with_links():
+    b, measured = _search()
+    line = Line("threads", "plain", "3.12", "sentry-sdk", (("sentry-sdk", "*"),))
+    logs = {"threads/plain/py3.12/sentry-sdk-0.4.0": "history/logs/threads/plain/py3.12/sentry-sdk-0.4.0.log"}
+    d = line_doc(line, [(v, None) for v in VERSIONS], b, measured, logs, 12.0)
+    scope = [x for x in d["boundaries"] if x["dimension"] == "scope"][0]
+    assert (scope["before"]["version"], scope["after"]["version"], scope["confirmed"]) == ("0.4.0", "0.8.0", True)
+    assert scope["between"]["measured"] and "cannot answer" in scope["between"]["note"]
+    assert scope["explanation"].startswith("context storage thread-local -> contextvars")
+    assert scope["before"]["runs"] == 4 and scope["before"]["log"].endswith("sentry-sdk-0.4.0.log")
+    assert [(p["value"], p["from"], p["to"]) for p in d["story"]["scope"]] == [
+        ("leak", "0.0.0", "0.4.0"), ("isolated", "0.8.0", "0.19.0")]
+    doc = history_doc([d], "nox -s history", "venv", "2026-01-01T00:00:00+00:00", 60.0, ["x/plain/py3.7/sentry-sdk-*"])
+    assert doc["totals"]["boundaries"] == len(d["boundaries"]) and not doc["complete"]
+    text = render_markdown(doc)
+    assert "**Partial**: 1 line(s) not finished" in text
+    assert "[0.4.0](history/logs/threads/plain/py3.12/sentry-sdk-0.4.0.log)" in text
+    assert "| 0.5.0 – 0.7.0 (3) | cannot answer | cannot answer |" in text
+    assert "Scope data: leak 0.0.0 – 0.4.0, isolated 0.8.0 – 0.19.0. Tracing: untested 0.0.0 – 0.4.0" in text
+    assert "scope data leak → isolated" in text and "(across releases that cannot answer)" in text
+
+
+def test_index_html_gets_the_history_section_and_matrix_json_stays_as_it_was(tmp_path):
+    import json
+    import os
+
+    from matrix.paths import REPO
+    from matrix.report.files import write_results
+
+    src = os.path.join(REPO, "results", "matrix.json")
+    if not os.path.exists(src):
+        pytest.skip("no committed results/matrix.json")
+    with open(src) as fh:
+        doc = json.load(fh)
+    b, measured = _search()
+    line = Line("threads", "plain", "3.12", "sentry-sdk", (("sentry-sdk", "*"),))
+    history = history_doc([line_doc(line, [(v, None) for v in VERSIONS], b, measured, {}, 1.0)],
+                          "nox -s history", "venv", "2026-01-01T00:00:00+00:00", 1.0)
+    write_results(doc, str(tmp_path / "with"), history=history)
+    write_results(doc, str(tmp_path / "without"))
+    page = (tmp_path / "with" / "index.html").read_text()
+    assert 'id="history"' in page and "threads/plain/py3.12/sentry-sdk-*" in page and "thread-local -&gt; contextvars" in page
+    assert 'id="history"' not in (tmp_path / "without" / "index.html").read_text()
+    assert (tmp_path / "with" / "matrix.json").read_text() == (tmp_path / "without" / "matrix.json").read_text()
+
+
+def test_check_reads_the_history_this_package_writes():
+    """`check` answers between measured cells from results/history.json: it must read the very shape
+    history_doc writes (lines with a timeline), and skip lines a partial run did not finish."""
+    from matrix.check.results import History, parse_history
+
+    b, measured = _search()
+    line = Line("threads", "plain", "3.12", "sentry-sdk", (("sentry-sdk", "*"),))
+    done = line_doc(line, [(v, None) for v in VERSIONS], b, measured, {}, 1.0)
+    unfinished = dict(done, line="threads/plain/py3.11/sentry-sdk-*", python="3.11", status="pending")
+    history = parse_history(history_doc([done, unfinished], "nox -s history", "venv",
+                                        "2026-01-01T00:00:00+00:00", 1.0))
+    assert history is not None and len(history.timelines) == 1
+    found = history.find("threads", "plain", "3.12", "sentry-sdk", {})
+    assert found is not None and history.find("threads", "plain", "3.11", "sentry-sdk", {}) is None
+    assert History.span_of(found, "0.2.0").scope == "leak"
+    assert History.span_of(found, "0.9.0").scope == "isolated"
+    assert History.span_of(found, "0.6.0").scope == "unknown"

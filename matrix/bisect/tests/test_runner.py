@@ -1,0 +1,51 @@
+"""A real bisect through the engine (real apps, venv backend): the known threads boundary of SDK 2.26.1
+(Thread.start hands the new thread forks of the scopes instead of the starting thread's own), confirmed on
+both sides, logs kept, and a --resume that replays everything from the stream and measures nothing."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from matrix.backends import get
+from matrix.paths import REPO
+
+LINE = "threads/plain/py3.12/sentry-sdk-*"
+
+
+@pytest.fixture(scope="module")
+def interpreters():
+    found = get("venv").interpreters()
+    if "3.12" not in found:
+        pytest.skip("Python 3.12 is not installed")
+    return found
+
+
+def _bisect(out, *extra):
+    proc = subprocess.run([sys.executable, "-m", "matrix", "bisect", LINE, "--min", "2.25.0", "--max", "2.27.0",
+                           "--stride", "2", "--backend", "venv", "-j", "2", "--out", str(out), *extra],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with open(os.path.join(out, "bisect.json")) as fh:
+        return json.load(fh), proc.stdout
+
+
+def test_a_real_bisect_finds_and_confirms_the_threads_boundary_and_resumes_from_its_stream(tmp_path, interpreters):
+    doc, out = _bisect(tmp_path)
+    (line,) = doc["lines"]
+    scope = [b for b in line["boundaries"] if b["dimension"] == "scope"]
+    assert [(b["before"]["version"], b["after"]["version"], b["from"], b["to"]) for b in scope] == [
+        ("2.26.0", "2.26.1", "leak", "isolated")]
+    b = scope[0]
+    assert b["confirmed"] and b["before"]["runs"] == 4 and b["after"]["repeats"]["scope"] == "isolated"
+    for side in (b["before"], b["after"]):
+        assert os.path.isfile(tmp_path / side["log"]) and os.path.isfile(tmp_path / side["confirm_log"])
+        assert open(tmp_path / side["confirm_log"]).read().count("attempt 3 done") == 1
+    assert [r["kind"] for r in line["timeline"]] == ["answer", "answer"]
+    assert line["measurable"] == line["releases"] and line["cells"] < line["releases"] + 1
+    again, text = _bisect(tmp_path, "--resume")
+    assert again["lines"][0]["boundaries"] == line["boundaries"]
+    assert "resuming:" in text and "0 measurements (0 app runs)" in text
