@@ -29,9 +29,11 @@ from ..axes.spec import Axes
 from ..backends.process import kill_all_apps
 from ..engine import EngineOptions, fatal_write_error, not_run, run_one
 from ..judge.outcome import CellOutcome
+from ..judge.verdict import combine, judge
 from ..plan.cells import Cell, log_relpath
 from ..report.entries import cell_entry
 from ..run.cell import RunOptions
+from ..run.record import RunRecord
 from ..sentry.server import MockSentryServer
 from .lines import Line
 from .search import Answer, Bisection, Probe, major_anchors
@@ -113,6 +115,10 @@ class Runner:
         self.progress = progress
         self.measured = 0  # measurements made by this run (not replayed from the memo)
         self.app_runs = 0
+        self.rejudge = False  # judge replayed measurements again from their kept records (a changed judge)
+        self.rejudged: set[tuple[str, int]] = set()
+        self.changed_by_rejudge = 0
+        self._stream = None
 
     # ---- one measurement -----------------------------------------------------------------------
 
@@ -144,6 +150,28 @@ class Runner:
         m["runs"] = repeat * (2 if retried else 1)
         return m
 
+    def rejudged_measurement(self, cell: Cell, m: dict[str, Any]) -> dict[str, Any]:
+        """`m` judged again by today's judge from the run records it kept (records/r<K>/<cell>/attempt-*.json):
+        what the apps and the mock server observed does not change, only how it is read. `m` as it was when a
+        record is missing (a cell that never started has none)."""
+        repeat = m["repeat"]
+        folder = os.path.join(self.workdir, "records", f"r{repeat}", cell.id)
+        records = []
+        for attempt in range(1, repeat + 1):
+            try:
+                with open(os.path.join(folder, f"attempt-{attempt}.json"), encoding="utf-8") as fh:
+                    records.append(RunRecord.from_json(fh.read()))
+            except (OSError, ValueError, KeyError, TypeError):
+                return m
+        judgement, repeats = combine([judge(record) for record in records])
+        log, prefix = m.get("log"), f"r{repeat}/"
+        outcome = CellOutcome(cell, judgement, m["python"], dict(m.get("packages") or {}), repeats, m["units"],
+                              m.get("duration_s", 0.0), log[len(prefix):] if log and log.startswith(prefix) else log,
+                              records[0].facts)
+        new = measurement(outcome, repeat, self.backend_name, m.get("retried"))
+        new["log"], new["runs"] = log, m.get("runs", repeat)
+        return new
+
     def log_path(self, m: dict[str, Any]) -> str | None:
         return os.path.join(self.workdir, m["log"]) if m.get("log") else None
 
@@ -154,7 +182,17 @@ class Runner:
         while True:
             fed = False
             for probe in search.bisection.wanted():
-                m = self.memo.get(search.key(probe))
+                key = search.key(probe)
+                m = self.memo.get(key)
+                if m is not None and self.rejudge and key not in self.rejudged:
+                    self.rejudged.add(key)
+                    new = self.rejudged_measurement(search.cells[probe.version], m)
+                    if answer_of(new) != answer_of(m):
+                        self.changed_by_rejudge += 1
+                        self.memo[key] = m = new
+                        if self._stream is not None:  # the newer line wins in load_memo: a later --resume keeps it
+                            self._stream.write(json.dumps(m) + "\n")
+                            self._stream.flush()
                 if m is not None:
                     search.bisection.record(probe, answer_of(m))
                     search.measurements[(probe.version, probe.repeat)] = m
@@ -167,7 +205,7 @@ class Runner:
         server = MockSentryServer().start()
         pool = ThreadPoolExecutor(max_workers=self.jobs)
         inflight: dict[tuple[str, int], Future] = {}
-        stream = open(self.stream_path, "a", encoding="utf-8")
+        stream = self._stream = open(self.stream_path, "a", encoding="utf-8")
         try:
             while True:
                 active = []
@@ -214,6 +252,7 @@ class Runner:
             pool.shutdown(wait=True)
             server.stop()
             stream.close()
+            self._stream = None
 
     # ---- evidence ------------------------------------------------------------------------------
 

@@ -80,12 +80,17 @@ def _runner(args: argparse.Namespace, backend: str, workdir: str, stream: str) -
     opts = engine_options(args)
     os.makedirs(workdir, exist_ok=True)
     os.makedirs(os.path.dirname(stream), exist_ok=True)
+    if args.rejudge:
+        args.resume = True
     memo = load_memo(stream, backend, opts.run.units) if args.resume else {}
     if not args.resume and os.path.exists(stream):
         os.remove(stream)
     if memo:
-        print(f"resuming: {len(memo)} measurements from {_shown(stream)}", flush=True)
-    return Runner(backend, opts.run, opts.jobs, workdir, stream, memo)
+        print(f"resuming: {len(memo)} measurements from {_shown(stream)}"
+              + ("; judging them again from their records" if args.rejudge else ""), flush=True)
+    runner = Runner(backend, opts.run, opts.jobs, workdir, stream, memo)
+    runner.rejudge = args.rejudge
+    return runner
 
 
 def cmd_bisect(args: argparse.Namespace) -> int:
@@ -178,7 +183,8 @@ def cmd_history(args: argparse.Namespace) -> int:
     available = _interpreters(backend)
     axes = load_axes()
     try:
-        lines = select_lines(history_lines(axes, sorted(available)), args.only, args.exclude)
+        every_line = history_lines(axes, sorted(available))
+        lines = select_lines(every_line, args.only, args.exclude)
     except LineError as exc:
         raise UsageError(str(exc)) from None
     if args.lines:
@@ -210,7 +216,8 @@ def cmd_history(args: argparse.Namespace) -> int:
 
     def publish(final: bool) -> dict[str, Any]:
         ordered = [finished[s.line.id] for s in searches if s.line.id in finished]
-        pending = [s.line.id for s in searches if s.line.id not in finished]
+        have = {d["line"] for d in kept + ordered}
+        pending = [line.id for line in every_line if line.id not in have]  # filtered out or unfinished
         elapsed = earlier_wall + time.monotonic() - start
         doc = history_doc(kept + ordered, label, backend, _now(), elapsed, pending, args.stride, args.repeat)
         doc["measured_this_run"] = {"measurements": runner.measured, "app_runs": runner.app_runs,
@@ -238,6 +245,8 @@ def cmd_history(args: argparse.Namespace) -> int:
     doc = publish(final=True)
     index = render_index(results, doc)
     t = doc["totals"]
+    if runner.rejudge:
+        print(f"judged again: {len(runner.rejudged)} measurements, {runner.changed_by_rejudge} changed their answer")
     print(f"history: {t['lines']} lines, {t['cells']} cells ({t['app_runs']} app runs) over {t['measurable']} "
           f"measurable releases, {t['boundaries']} boundaries; this run measured {runner.measured} "
           f"({runner.app_runs} app runs) in {doc['wall_s']:.0f}s")
@@ -264,6 +273,10 @@ def add_parsers(sub) -> None:
                             "the search itself runs each release once")
         p.add_argument("--resume", action="store_true",
                        help="reuse the measurements streamed by an earlier (interrupted) run")
+        p.add_argument("--rejudge", action="store_true",
+                       help="with the earlier run's measurements (implies --resume), judge each again from the run "
+                            "records it kept, for a judge that changed since; what changes is streamed, then the "
+                            "searches go on from the new answers")
 
     p = sub.add_parser("bisect", help="where the scope/tracing answers change over every release of one package")
     p.add_argument("pattern", metavar="LINE",

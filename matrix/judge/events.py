@@ -34,6 +34,17 @@ def breadcrumbs_of(payload: dict) -> list[dict]:
     return [c for c in crumbs if isinstance(c, dict)]
 
 
+_REPR_STRING = re.compile(r"""^u?(['"])(.*)\1$""", re.S)
+
+
+def plain_value(value: object) -> str:
+    """A scope value as the unit wrote it. SDK 0.7.x sends extra values through repr(), so the string
+    unit-4 arrives as "'unit-4'" (u'unit-4' on Python 2): the quotes are the serializer's, not data."""
+    text = str(value)
+    m = _REPR_STRING.match(text)
+    return m.group(2) if m else text
+
+
 def foreign_values(label: str, unit: int, payload: dict, with_breadcrumbs: bool = True) -> list[str]:
     """Every value in this event that some other unit wrote, as evidence lines."""
     own = str(unit)
@@ -54,10 +65,10 @@ def foreign_values(label: str, unit: int, payload: dict, with_breadcrumbs: bool 
             if crumb.get("category") == "unit" and msg != f"unit-{own}":
                 found.append(f"{label} carried breadcrumb {msg}")
     extra = payload.get("extra") or {}
-    if isinstance(extra, dict) and "unit_name" in extra and str(extra["unit_name"]) != f"unit-{own}":
+    if isinstance(extra, dict) and "unit_name" in extra and plain_value(extra["unit_name"]) != f"unit-{own}":
         found.append(f"{label} carried extra unit_name={extra['unit_name']}")
     ctx = ((payload.get("contexts") or {}).get("unit") or {})
-    if isinstance(ctx, dict) and ctx.get("id") is not None and str(ctx["id"]) != own:
+    if isinstance(ctx, dict) and ctx.get("id") is not None and plain_value(ctx["id"]) != own:
         found.append(f"{label} carried context unit.id={ctx['id']}")
     return found
 

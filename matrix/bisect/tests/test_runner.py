@@ -49,3 +49,30 @@ def test_a_real_bisect_finds_and_confirms_the_threads_boundary_and_resumes_from_
     again, text = _bisect(tmp_path, "--resume")
     assert again["lines"][0]["boundaries"] == line["boundaries"]
     assert "resuming:" in text and "0 measurements (0 app runs)" in text
+
+
+def test_rejudge_reads_the_kept_records_again_with_todays_judge(tmp_path):
+    """A measurement judged by an older judge (SDK 0.7.0's repr-quoted extras read as another unit's data)
+    is judged again from the real run's record it kept: the answer follows the record, not the stale line."""
+    import shutil
+
+    from matrix.bisect.runner import Runner, answer_of
+    from matrix.plan.cells import Cell
+    from matrix.run.cell import RunOptions
+
+    cell = Cell("gevent", "plain", "3.13", (("sentry-sdk", "0.7.0"), ("gevent", "26.9.0")))
+    folder = tmp_path / "records" / "r1" / cell.id
+    folder.mkdir(parents=True)
+    shutil.copyfile(os.path.join(REPO, "matrix", "judge", "tests", "records", "gevent-isolated-0.7.0-repr-extras.json"),
+                    folder / "attempt-1.json")
+    stale = {"cell": cell.id, "variant": "plain", "repeat": 1, "backend": "venv", "units": 4, "verdict": "leak",
+             "scope": "leak", "tracing": "untested", "reason": "event unit-1 carried extra unit_name='unit-4'",
+             "context_backend": "contextvars", "facts": {}, "evidence": {}, "python": "3.13.0",
+             "packages": {"sentry-sdk": "0.7.0", "gevent": "26.9.0"}, "log": "r1/logs/x.log", "duration_s": 1.0,
+             "runs": 1}
+    runner = Runner("venv", RunOptions(), 1, str(tmp_path), str(tmp_path / "stream.jsonl"))
+    new = runner.rejudged_measurement(cell, stale)
+    assert (new["scope"], new["verdict"]) == ("isolated", "isolated") and new["log"] == "r1/logs/x.log"
+    assert answer_of(new) != answer_of(stale)
+    gone = Cell("gevent", "plain", "3.13", (("sentry-sdk", "0.7.1"), ("gevent", "26.9.0")))
+    assert runner.rejudged_measurement(gone, dict(stale, cell=gone.id)) == dict(stale, cell=gone.id)  # no record

@@ -157,3 +157,17 @@ def test_an_sdk_without_tracing_is_not_expected_to_send_transactions():
     for answer in record.responses["normal"]:
         answer["transaction"], answer["spans"] = None, []
     assert judge(record).verdict == "isolated"
+
+
+def test_sdk_07_repr_serialized_extras_are_the_units_own_values():
+    """SDK 0.7.x sends extra values through repr(): unit-4 arrives as "'unit-4'". A real gevent run on
+    0.7.0 keeps every unit apart; reading the quotes as data would call it a leak."""
+    record = load("gevent-isolated-0.7.0-repr-extras.json")
+    events = [item for item in record.items if '"unit_name": "\'unit-' in __import__("json").dumps(item)]
+    assert events, "the record holds repr-quoted extras"
+    j = judge(record)
+    assert j.verdict == "isolated", j.reason
+    payload = {"extra": {"unit_name": "'unit-2'"}, "contexts": {"unit": {"id": "'2'"}}}
+    assert foreign_values("event unit-2", 2, payload) == []
+    assert foreign_values("event unit-1", 1, dict(payload, extra={"unit_name": "u'unit-2'"})) == [
+        "event unit-1 carried extra unit_name=u'unit-2'", "event unit-1 carried context unit.id='2'"]
