@@ -143,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full", action="store_true", help="also the full size, whole and in 4 shards (long)")
     parser.add_argument("--backend", choices=("venv", "docker", "both"), default="both")
     parser.add_argument("--skip-runs", action="store_true", help="leave out the whole runs")
+    parser.add_argument("--no-warmup", action="store_true",
+                        help="the caches are warm already (a matrix run just finished): skip the uncounted warm-up run")
     args = parser.parse_args(argv)
     interps = discover()
     interp = interps.get("3.12") or interps[sorted(interps)[-1]]
@@ -156,10 +158,12 @@ def main(argv: list[str] | None = None) -> int:
         backends.remove("docker")
     if not args.skip_runs:
         for backend in backends:
-            whole_run(backend, "default", CACHE_DIR)  # warm the caches (envs, images) first: not counted
+            if not args.no_warmup:
+                whole_run(backend, "default", CACHE_DIR)  # warm the caches (envs, images) first: not counted
             out["runs"].append(whole_run(backend, "default", CACHE_DIR))
             if args.full:
-                whole_run(backend, "full", CACHE_DIR)
+                if not args.no_warmup:
+                    whole_run(backend, "full", CACHE_DIR)
                 out["runs"].append(whole_run(backend, "full", CACHE_DIR))
                 out["runs"] += [whole_run(backend, "full", CACHE_DIR, f"{k}/4") for k in range(1, 5)]
     out["env"] = env_methods(interp)
