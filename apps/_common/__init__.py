@@ -13,11 +13,15 @@ Modules:
   variants  -- the scope-fix wrappers and the "SDK lacks the API" exit 2
   service   -- the request layer: routing, /facts /rss /flush /shutdown
   wsgi      -- one WSGI callable on top of service
+  threaded  -- the threaded wsgiref server (threads, thread-pool)
+  gevent_app -- the gevent-patched apps' watchdog, "starting:" line and pywsgi server
+  gunicorn_launch -- the gunicorn launcher pattern and the worker's POST /shutdown
   httpjson  -- routing of request targets and JSON HTTP responses
   cli       -- argument parsing (one-line errors, exit code 2), check_port
   early     -- what a green app does before monkeypatching (imports sys only)
   realwatch -- the watchdog on a REAL OS thread of the green models
-  lifecycle -- orphan watchdog, optional lifetime cap, exit after /shutdown
+  lifecycle -- start_app, orphan watchdog, optional lifetime cap, exit after
+               /shutdown, start-up failures after init
   sdk       -- SDK init, scope writes (normal/control), spans, transactions,
                capture, flush and close
   facts     -- the GET /facts document (context backend read from the SDK)

@@ -18,12 +18,14 @@ primitive is created inside a coroutine (3.6-3.9 bind them to a loop).
   answer_route, dispatch  the request layer (service.Service) for coroutines
   http_handler            a stdlib asyncio HTTP/1.0 server connection handler
                           (asyncio.start_server), for any coroutine app
+  run_main(serve, *args)  a new event loop runs serve(*args) until the process exits
+  serve_uvicorn(...)      uvicorn's Server.serve() on a socket bound to 127.0.0.1:PORT
 """
 import asyncio
 import sys
 import time
 
-from _common import httpjson, unit
+from _common import httpjson, lifecycle, unit
 from _common.log import log, log_exception, one_line
 
 _monotonic = getattr(time, "monotonic", time.time)
@@ -173,3 +175,29 @@ def http_handler(svc, units):
                 pass
 
     return handle_connection
+
+
+def run_main(serve, *args):
+    """serve(*args) (a coroutine function) on a new event loop, until the process exits
+    (POST /shutdown, a watchdog); Ctrl-C closes the client and exits 0."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(serve(*args))
+    except KeyboardInterrupt:
+        lifecycle.close_and_exit("KeyboardInterrupt")
+
+
+async def serve_uvicorn(app_id, application, port, what):
+    """uvicorn's Server.serve() for the ASGI `application` on a socket bound here
+    (lifecycle.bind_loopback: a busy port is the contract's exit 1), in the running
+    loop; logs "uvicorn <version> serving <what> on 127.0.0.1:PORT"."""
+    import uvicorn
+
+    sock = lifecycle.bind_loopback(app_id, port)
+    config = uvicorn.Config(application, host="127.0.0.1", port=port, lifespan="off", log_level="warning",
+                            access_log=False)
+    server = uvicorn.Server(config)
+    log("uvicorn %s serving %s on 127.0.0.1:%d" % (getattr(uvicorn, "__version__", "?"), what, sock.getsockname()[1]))
+    await server.serve(sockets=[sock])
+    lifecycle.close_and_exit("uvicorn stopped")

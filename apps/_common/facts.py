@@ -96,20 +96,14 @@ def _scan_dist_info():
 
 def _storage():
     """(label, object) of the SDK's context storage."""
-    try:
-        scope_module = importlib.import_module("sentry_sdk.scope")
-    except ImportError:
-        scope_module = None
-    obj = getattr(scope_module, "_current_scope", None)
-    if obj is not None:
-        return "sentry_sdk.scope._current_scope", obj
-    try:
-        hub_module = importlib.import_module("sentry_sdk.hub")
-    except ImportError:
-        hub_module = None
-    obj = getattr(hub_module, "_local", None)
-    if obj is not None:
-        return "sentry_sdk.hub._local", obj
+    for module_name, attr in (("sentry_sdk.scope", "_current_scope"), ("sentry_sdk.hub", "_local")):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            module = None
+        obj = getattr(module, attr, None)
+        if obj is not None:
+            return "%s.%s" % (module_name, attr), obj
     return None, None
 
 

@@ -16,6 +16,7 @@ Scope data written per unit i (normal and control rounds alike):
 from __future__ import absolute_import, print_function
 
 import contextlib
+import importlib
 import inspect
 
 import sentry_sdk
@@ -96,6 +97,55 @@ def get_client():
         return get()
     hub = _hub_class()
     return hub.current.client if hub is not None else None
+
+
+def enabled_integrations():
+    """The identifiers of the integrations the client enabled, sorted."""
+    return sorted(getattr(get_client(), "integrations", None) or {})
+
+
+def framework_integrations(variant, integration=None):
+    """-> (the integrations to pass to init, how `integration` is enabled, or None).
+
+    `integration` is the dotted path of a framework's integration class, as the SDK lists it in
+    `sentry_sdk.integrations._AUTO_ENABLING_INTEGRATIONS` ("sentry_sdk.integrations.aiohttp.AioHttpIntegration"):
+    on as users have it, auto-enabled where the SDK lists it there, else passed explicitly. The
+    asyncio-integration variant adds AsyncioIntegration()."""
+    chosen = []
+    how = None
+    if integration:
+        try:
+            from sentry_sdk import integrations as integrations_module
+        except ImportError:
+            integrations_module = None
+        module_name, _, class_name = integration.rpartition(".")
+        if integration in getattr(integrations_module, "_AUTO_ENABLING_INTEGRATIONS", ()):
+            how = "auto-enabled (default integrations)"
+        else:
+            chosen.append(getattr(importlib.import_module(module_name), class_name)())
+            how = "explicit %s() (this SDK does not auto-enable it)" % class_name
+    if variant == "asyncio-integration":
+        from sentry_sdk.integrations.asyncio import AsyncioIntegration
+
+        chosen.append(AsyncioIntegration())
+    return chosen, how
+
+
+def init_framework(app_id, args, integration=None):
+    """init_or_die with framework_integrations(args.variant, integration), then the log of what
+    is enabled: with `integration`, a WARNING when it is not (its identifier is its module's
+    name: requests would share a scope) and how it is enabled. -> (how, enabled identifiers)."""
+    integrations, how = framework_integrations(args.variant, integration)
+    init_or_die(app_id, args.dsn, integrations, " for variant %s" % args.variant)
+    enabled = enabled_integrations()
+    if integration is None:
+        log("integrations enabled: %s" % ", ".join(enabled))
+        return how, enabled
+    module_name, _, class_name = integration.rpartition(".")
+    if module_name.rpartition(".")[2] not in enabled:
+        log("WARNING: the %s is NOT enabled (see the SDK's debug lines): requests share a scope" % class_name)
+    log("%s: %s; enabled integrations: %s" % (class_name, how, ", ".join(enabled)))
+    return how, enabled
 
 
 def flush(timeout=5):

@@ -25,6 +25,10 @@ from _common.log import log_exception, one_line
 from _common.memory import rss_kib
 
 
+def _rss():
+    return {"rss_kib": rss_kib()}
+
+
 class Service(object):
     def __init__(self, app_id, variant, units, extra_facts=None, shutdown=None, rounds=httpjson.ROUNDS):
         self.app_id = app_id
@@ -47,23 +51,14 @@ class Service(object):
         kind = r[0]
         if kind == "error":
             return r[1], {"error": r[2]}, None
-        if kind == "facts":
+        probes = {"facts": (self.facts, "facts failed"), "rss": (_rss, "rss failed"),
+                  "memory": (memory.sample, "memory probe failed")}
+        if kind in probes:
+            read, failed = probes[kind]
             try:
-                return 200, self.facts(), None
+                return 200, read(), None
             except Exception as exc:
-                log_exception("facts failed")
-                return 500, {"error": one_line(exc)}, None
-        if kind == "rss":
-            try:
-                return 200, {"rss_kib": rss_kib()}, None
-            except Exception as exc:
-                log_exception("rss failed")
-                return 500, {"error": one_line(exc)}, None
-        if kind == "memory":
-            try:
-                return 200, memory.sample(), None
-            except Exception as exc:
-                log_exception("memory probe failed")
+                log_exception(failed)
                 return 500, {"error": one_line(exc)}, None
         if kind == "flush":
             try:

@@ -33,6 +33,7 @@ Valid Python 2.7 and 3.6-3.13, stdlib only.
 """
 from __future__ import absolute_import, print_function
 
+import functools
 import sys
 import threading
 import time
@@ -282,6 +283,42 @@ class ConditionBarrier(object):
                     return "timeout", _monotonic() - start
                 self._cond.wait(remaining)
             return "ok", _monotonic() - start
+
+
+class GreenBarrier(object):
+    """Cyclic N-party barrier for green threads (gevent, eventlet): an event
+    per generation + a counter, no lock (green threads only switch at the
+    wait). wait(timeout) -> ("ok"|"timeout", seconds waited). A party that
+    times out withdraws from its generation. `events`: how the library's
+    event is made, set and read, (new_event(), release(event), released(event));
+    a model's `barrier` is green_barrier(...)."""
+
+    def __init__(self, parties, name=None, events=None):
+        self.parties = parties
+        self._new_event, self._release, self._released = events
+        self._count = 0
+        self._event = self._new_event()
+
+    def wait(self, timeout):
+        start = _monotonic()
+        event = self._event
+        self._count += 1
+        if self._count >= self.parties:
+            self._count = 0
+            self._event = self._new_event()
+            self._release(event)
+            return "ok", _monotonic() - start
+        event.wait(timeout)  # returns once released, or at the timeout
+        if self._released(event):
+            return "ok", _monotonic() - start
+        if self._event is event:
+            self._count -= 1
+        return "timeout", _monotonic() - start
+
+
+def green_barrier(new_event, release, released):
+    """A model's `barrier` (parties, name) -> GreenBarrier on a green library's events."""
+    return functools.partial(GreenBarrier, events=(new_event, release, released))
 
 
 class InlineModel(object):

@@ -6,6 +6,9 @@
                    (the 2.x fix; needs sentry_sdk.isolation_scope)
   anything else    no wrapper
 
+The asyncio-integration variant (sentry_sdk.init(integrations=[AsyncioIntegration()]),
+sdk.framework_integrations) is no wrapper either; its need is here too.
+
 `check_supported` is the contract's fail-fast: a variant whose API the
 installed SDK lacks is ONE line on stderr and exit 2, before serving. An app
 adds its own variants' needs (names under `sentry_sdk`, dotted for
@@ -23,7 +26,8 @@ from _common import cli
 from _common.log import one_line
 from _common.sdk import sdk_version
 
-NEEDS = {"hub-clone": ("Hub",), "isolation-scope": ("isolation_scope",)}
+NEEDS = {"hub-clone": ("Hub",), "isolation-scope": ("isolation_scope",),
+         "asyncio-integration": ("integrations.asyncio.AsyncioIntegration",)}
 
 
 class _Nothing(object):

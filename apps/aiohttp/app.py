@@ -31,46 +31,16 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import sentry_sdk  # noqa: E402
+import sentry_sdk  # noqa: E402,F401
 
-from _common import aio, cli, facts, httpjson, lifecycle, sdk, service, unit, variants  # noqa: E402
-from _common.log import forward_stdlib_logging, log, set_prefix  # noqa: E402
+from _common import aio, cli, facts, httpjson, lifecycle, sdk, service, unit  # noqa: E402
+from _common.log import forward_stdlib_logging, log  # noqa: E402
 
 APP_ID = "aiohttp"
 VARIANTS = ("plain", "hub-clone", "isolation-scope", "asyncio-integration")
-NEEDS = {"asyncio-integration": "integrations.asyncio.AsyncioIntegration"}
 INTEGRATION = "sentry_sdk.integrations.aiohttp.AioHttpIntegration"
 WRAPPED = ("aiohttp.web.Application._handle", "aiohttp.web_urldispatcher.UrlDispatcher.resolve")
 JSON = "application/json"
-
-fail = lifecycle.fail_after_init  # (app_id, message, code=2): after sentry_sdk.init
-
-
-def integrations_for(variant):
-    """-> (the integrations to pass, how the AioHttpIntegration is enabled)."""
-    chosen = []
-    try:
-        from sentry_sdk import integrations as integrations_module
-    except ImportError:
-        integrations_module = None
-    auto = getattr(integrations_module, "_AUTO_ENABLING_INTEGRATIONS", ())
-    if INTEGRATION in auto:
-        how = "auto-enabled (default integrations)"
-    else:
-        from sentry_sdk.integrations.aiohttp import AioHttpIntegration
-
-        chosen.append(AioHttpIntegration())
-        how = "explicit AioHttpIntegration() (this SDK does not auto-enable it)"
-    if variant == "asyncio-integration":
-        from sentry_sdk.integrations.asyncio import AsyncioIntegration
-
-        chosen.append(AsyncioIntegration())
-    return chosen, how
-
-
-def enabled_integrations():
-    client = sdk.get_client()
-    return sorted(getattr(client, "integrations", None) or {})
 
 
 def handlers(web, svc, units):
@@ -96,14 +66,9 @@ def handlers(web, svc, units):
 
 
 async def serve(args, web, aiohttp_version):
-    integrations, how = integrations_for(args.variant)
     # Inside the running loop, before the runner: AsyncioIntegration patches the
     # running loop's task factory. Every variant initialises at the same point.
-    sdk.init_or_die(APP_ID, args.dsn, integrations, " for variant %s" % args.variant)
-    enabled = enabled_integrations()
-    if "aiohttp" not in enabled:
-        log("WARNING: the AioHttpIntegration is NOT enabled (see the SDK's debug lines): requests share a scope")
-    log("AioHttpIntegration: %s; enabled integrations: %s" % (how, ", ".join(enabled)))
+    how, enabled = sdk.init_framework(APP_ID, args, INTEGRATION)
     units = unit.Units.from_args(aio.AsyncioModel(), args)
     extra = {"aiohttp": aiohttp_version, "server": "aiohttp.web.AppRunner + TCPSite", "aiohttp_integration": how,
              "integrations_enabled": enabled}
@@ -119,7 +84,7 @@ async def serve(args, web, aiohttp_version):
     try:
         await site.start()
     except Exception as exc:
-        fail(APP_ID, "cannot bind 127.0.0.1:%d: %s: %s" % (args.port, type(exc).__name__, exc), 1)
+        lifecycle.fail_bind(APP_ID, args.port, exc)
     sockets = [s.getsockname() for s in getattr(getattr(site, "_server", None), "sockets", None) or []]
     log("aiohttp %s listening on http://127.0.0.1:%d/ %s" % (aiohttp_version, args.port, sockets))
     while True:  # until POST /shutdown (os._exit) or a watchdog
@@ -127,10 +92,7 @@ async def serve(args, web, aiohttp_version):
 
 
 def main(argv=None):
-    set_prefix(APP_ID)
-    args = cli.parse_args(APP_ID, VARIANTS, argv)
-    variants.check_supported(APP_ID, args.variant, NEEDS)
-    lifecycle.start_watchdogs(args.max_seconds)
+    args = lifecycle.start_app(APP_ID, VARIANTS, argv)
     try:
         import aiohttp
         from aiohttp import web
@@ -138,12 +100,7 @@ def main(argv=None):
         cli.die_stack(APP_ID, "cannot import aiohttp.web", exc)
     lifecycle.log_start(args, (("aiohttp", aiohttp.__version__),))
     forward_stdlib_logging()  # aiohttp's own warnings and errors on stderr
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    try:
-        loop.run_until_complete(serve(args, web, aiohttp.__version__))
-    except KeyboardInterrupt:
-        lifecycle.close_and_exit("KeyboardInterrupt")
+    aio.run_main(serve, args, web, aiohttp.__version__)
 
 
 if __name__ == "__main__":

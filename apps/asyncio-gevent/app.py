@@ -35,19 +35,14 @@ early.patch_gevent("asyncio-gevent")
 
 import asyncio  # noqa: E402
 import threading  # noqa: E402
-import time  # noqa: E402
 
-import gevent  # noqa: E402
 from gevent import monkey  # noqa: E402
-from gevent.pywsgi import WSGIServer  # noqa: E402
 
-from _common import aio, cli, lifecycle, realwatch, sdk, service, unit, variants, wsgi  # noqa: E402
+from _common import aio, cli, gevent_app, sdk, service, unit, variants, wsgi  # noqa: E402
 from _common.log import log, set_prefix  # noqa: E402
 
 APP_ID = "asyncio-gevent"
 VARIANTS = ("plain", "hub-clone", "isolation-scope")
-
-_monotonic = getattr(time, "monotonic", time.time)
 
 
 class LoopThread(object):
@@ -90,17 +85,7 @@ def main(argv=None):
     set_prefix(APP_ID)
     args = cli.parse_args(APP_ID, VARIANTS, argv)
     variants.check_supported(APP_ID, args.variant)
-    realwatch.start(
-        APP_ID, "gevent", args.max_seconds,
-        monkey.get_original("_thread", "start_new_thread"),
-        monkey.get_original("_thread", "get_ident"),
-        monkey.get_original("time", "sleep"),
-        _monotonic,
-    )
-    realwatch.start_heartbeat(gevent.spawn, gevent.sleep)
-    libraries = (("gevent", getattr(gevent, "__version__", "?")),
-                 ("greenlet", getattr(sys.modules.get("greenlet"), "__version__", "?")))
-    lifecycle.log_start(args, libraries)
+    gevent_app.start(APP_ID, args)
     modules = ("threading", "contextvars", "socket", "select", "selectors")
     log("monkeypatched modules: %s" % dict((n, bool(monkey.is_module_patched(n))) for n in modules))
     sdk.init_or_die(APP_ID, args.dsn)
@@ -116,16 +101,7 @@ def main(argv=None):
         return loop_thread.run(aio.answer(units, i, round_name), timeout)
 
     app = wsgi.application(svc, run_unit)
-    server = WSGIServer(("127.0.0.1", args.port), app, log=wsgi.LogFile("http"), error_log=wsgi.LogFile("pywsgi-error"))
-    try:
-        server.start()
-    except Exception as exc:
-        cli.die_bind(APP_ID, args.port, exc)
-    log("listening on http://127.0.0.1:%d/ (gevent.pywsgi.WSGIServer)" % server.server_port)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        lifecycle.close_and_exit("KeyboardInterrupt")
+    gevent_app.serve_pywsgi(APP_ID, args.port, app)
 
 
 if __name__ == "__main__":

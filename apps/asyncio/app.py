@@ -27,23 +27,18 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import sentry_sdk  # noqa: E402,F401  (imported first, as before)
 
-from _common import aio, cli, lifecycle, sdk, service, unit, variants  # noqa: E402
-from _common.log import log, set_prefix  # noqa: E402
+from _common import aio, cli, lifecycle, sdk, service, unit  # noqa: E402
+from _common.log import log  # noqa: E402
 
 APP_ID = "asyncio"
 VARIANTS = ("plain", "asyncio-integration", "hub-clone", "isolation-scope")
-INTEGRATION = "integrations.asyncio.AsyncioIntegration"
 
 
 async def serve(args):
     # Inside the running loop, before start_server: AsyncioIntegration
     # patches the *running* loop's task factory. Every variant initialises at
     # the same point so that the only difference between them is the fix.
-    integrations = None
-    if args.variant == "asyncio-integration":
-        from sentry_sdk.integrations.asyncio import AsyncioIntegration
-
-        integrations = [AsyncioIntegration()]
+    integrations, _ = sdk.framework_integrations(args.variant)  # + AsyncioIntegration() for asyncio-integration
     # e.g. DidNotEnable for an explicitly requested integration
     sdk.init_or_die(APP_ID, args.dsn, integrations, " for variant %s" % args.variant)
     if integrations:
@@ -60,17 +55,9 @@ async def serve(args):
 
 
 def main(argv=None):
-    set_prefix(APP_ID)
-    args = cli.parse_args(APP_ID, VARIANTS, argv)
-    variants.check_supported(APP_ID, args.variant, {"asyncio-integration": INTEGRATION})
-    lifecycle.start_watchdogs(args.max_seconds)
+    args = lifecycle.start_app(APP_ID, VARIANTS, argv)
     lifecycle.log_start(args)
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    try:
-        loop.run_until_complete(serve(args))
-    except KeyboardInterrupt:
-        lifecycle.close_and_exit("KeyboardInterrupt")
+    aio.run_main(serve, args)
 
 
 if __name__ == "__main__":

@@ -15,20 +15,17 @@ adds AsyncioIntegration() through CTXM_ASYNCIO_INTEGRATION); hub-clone and isola
 """
 from __future__ import absolute_import, print_function
 
-import asyncio
 import os
-import socket
 import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from _common import aio, cli, facts, httpjson, lifecycle, service, unit, variants  # noqa: E402
+from _common import aio, cli, facts, httpjson, lifecycle, service, unit  # noqa: E402
 from _common.log import forward_stdlib_logging, log, one_line, set_prefix  # noqa: E402
 
 APP_ID = "django-asgi"
 VARIANTS = ("plain", "asyncio-integration", "hub-clone", "isolation-scope")
-NEEDS = {"asyncio-integration": "integrations.asyncio.AsyncioIntegration"}
 ROUTES = ("async-view", "sync-view")
 SETTINGS = "_django.ctxproject.settings"
 WRAPPED = ("django.core.handlers.asgi.ASGIHandler.__call__", "django.core.handlers.base.BaseHandler.get_response_async")
@@ -64,19 +61,7 @@ def unit_sync_view(request, i):
     return _response(status, obj)
 
 
-def bind(port):
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", port))
-    except OSError as exc:
-        sock.close()
-        fail(APP_ID, "cannot bind 127.0.0.1:%d: %s" % (port, one_line(exc)), 1)
-    return sock
-
-
 async def serve(args, versions):
-    import uvicorn
     from django.core.asgi import get_asgi_application
     from django.urls import re_path
 
@@ -93,13 +78,7 @@ async def serve(args, versions):
     view = unit_sync_view if args.route == "sync-view" else unit_async_view
     urlpatterns[:] = [re_path(r"^(?:facts|rss|flush|shutdown)/?$", admin_view),
                       re_path(r"^unit/(?P<i>[^/]*)/?$", view)]
-    sock = bind(args.port)
-    config = uvicorn.Config(application, host="127.0.0.1", port=args.port, lifespan="off", log_level="warning",
-                            access_log=False)
-    log("uvicorn %s serving Django %s (%s) on 127.0.0.1:%d"
-        % (versions["server"], versions["django"], args.route, sock.getsockname()[1]))
-    await uvicorn.Server(config).serve(sockets=[sock])
-    lifecycle.close_and_exit("uvicorn stopped")
+    await aio.serve_uvicorn(APP_ID, application, args.port, "Django %s (%s)" % (versions["django"], args.route))
 
 
 def import_stack(route):
@@ -126,10 +105,7 @@ def import_stack(route):
 
 
 def main(argv=None):
-    set_prefix(APP_ID)
-    args = cli.parse_args(APP_ID, VARIANTS, argv, routes=ROUTES)
-    variants.check_supported(APP_ID, args.variant, NEEDS)
-    lifecycle.start_watchdogs(args.max_seconds)
+    args = lifecycle.start_app(APP_ID, VARIANTS, argv, routes=ROUTES)
     versions = import_stack(args.route)
     lifecycle.log_start(args, sorted(versions.items()), (("route", args.route),))
     forward_stdlib_logging()  # uvicorn's and Django's warnings and errors on stderr
@@ -139,12 +115,7 @@ def main(argv=None):
         "CTXM_BARRIER_TIMEOUT": repr(args.barrier_timeout), "CTXM_VARIANT": args.variant,
         "CTXM_ASYNCIO_INTEGRATION": "1" if args.variant == "asyncio-integration" else "0",
     })
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    try:
-        loop.run_until_complete(serve(args, versions))
-    except KeyboardInterrupt:
-        lifecycle.close_and_exit("KeyboardInterrupt")
+    aio.run_main(serve, args, versions)
 
 
 if __name__ == "__main__":

@@ -91,7 +91,6 @@ if SDK_FIRST:
     _monkey_patch()
 
 import importlib  # noqa: E402
-import time  # noqa: E402
 
 import eventlet  # noqa: E402
 import eventlet.event  # noqa: E402
@@ -101,40 +100,12 @@ import eventlet.wsgi  # noqa: E402
 from _common import facts, lifecycle, sdk, service, unit, variants, wsgi  # noqa: E402
 from _common.log import log, one_line, set_prefix  # noqa: E402
 
-_monotonic = getattr(time, "monotonic", time.time)
 BARRIER_PRIMITIVE = "eventlet.event.Event per generation + counter, Event.wait(timeout)"
 
 
-class GreenBarrier(object):
-    """Cyclic N-party barrier for greenthreads: an eventlet Event per
-    generation plus a counter (no locking needed: greenthreads only switch at
-    the wait). wait(timeout) -> ("ok"|"timeout", seconds waited). A party that
-    times out withdraws from its generation."""
-
-    def __init__(self, parties, name=None):
-        self.parties = parties
-        self._count = 0
-        self._event = eventlet.event.Event()
-
-    def wait(self, timeout):
-        start = _monotonic()
-        event = self._event
-        self._count += 1
-        if self._count >= self.parties:
-            self._count = 0
-            self._event = eventlet.event.Event()
-            event.send(True)
-            return "ok", _monotonic() - start
-        event.wait(timeout)  # returns None on timeout, True when released
-        if event.ready():
-            return "ok", _monotonic() - start
-        if self._event is event:
-            self._count -= 1
-        return "timeout", _monotonic() - start
-
-
 class EventletModel(object):
-    barrier = GreenBarrier
+    # an eventlet.event.Event per generation + a counter (Event.wait(timeout): None on timeout)
+    barrier = unit.green_barrier(eventlet.event.Event, lambda event: event.send(True), lambda event: event.ready())
 
     def run_children(self, runners):
         """eventlet.spawn each child, wait for all; raise if any failed."""

@@ -22,23 +22,20 @@ hub-clone and isolation-scope (_common.variants, around the unit's work).
 """
 from __future__ import absolute_import, print_function
 
-import asyncio
 import os
-import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import sentry_sdk  # noqa: E402,F401
 
-from _common import aio, cli, facts, httpjson, lifecycle, sdk, service, unit, variants  # noqa: E402
-from _common.log import forward_stdlib_logging, log, one_line, set_prefix  # noqa: E402
+from _common import aio, cli, facts, httpjson, lifecycle, sdk, service, unit  # noqa: E402
+from _common.log import forward_stdlib_logging, log, one_line  # noqa: E402
 
 APP_ID = "fastapi"
 VARIANTS = ("plain", "asgi-middleware", "asyncio-integration", "hub-clone", "isolation-scope")
 ROUTES = ("async", "sync", "background", "background-sync")
-NEEDS = {"asgi-middleware": "integrations.asgi.SentryAsgiMiddleware",
-         "asyncio-integration": "integrations.asyncio.AsyncioIntegration"}
+NEEDS = {"asgi-middleware": "integrations.asgi.SentryAsgiMiddleware"}
 BLOCKING = ("sync", "background-sync")  # routes whose unit runs in Starlette's thread pool
 SLOT = "ctxm.unit"  # ASGI scope key: where a background task leaves its answer for the relay
 WRAPPED = ("starlette.applications.Starlette.__call__", "starlette.routing.request_response",
@@ -152,31 +149,10 @@ def relay(inner):
     return application
 
 
-def bind(port):
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", port))
-    except OSError as exc:
-        sock.close()
-        fail(APP_ID, "cannot bind 127.0.0.1:%d: %s" % (port, one_line(exc)), 1)
-    return sock
-
-
 async def serve(args, versions):
-    import uvicorn
-
     # Inside the running loop (AsyncioIntegration patches the running loop's task factory) and
     # before the app exists (the FastAPI integration wraps routes as they are registered).
-    integrations = None
-    if args.variant == "asyncio-integration":
-        from sentry_sdk.integrations.asyncio import AsyncioIntegration
-
-        integrations = [AsyncioIntegration()]
-    sdk.init_or_die(APP_ID, args.dsn, integrations, " for variant %s" % args.variant)
-    client = sdk.get_client()
-    enabled = sorted(getattr(client, "integrations", None) or {})
-    log("integrations enabled: %s" % ", ".join(enabled))
+    _, enabled = sdk.init_framework(APP_ID, args)
 
     model = unit.InlineModel() if args.route in BLOCKING else aio.AsyncioModel()
     units = unit.Units.from_args(model, args)
@@ -194,13 +170,7 @@ async def serve(args, versions):
         extra["asgi_middleware"] = "SentryAsgiMiddleware(FastAPI app)"
     if args.route.startswith("background"):
         application = relay(application)
-    sock = bind(args.port)
-    config = uvicorn.Config(application, host="127.0.0.1", port=args.port, lifespan="off", log_level="warning",
-                            access_log=False)
-    server = uvicorn.Server(config)
-    log("uvicorn %s serving %s on 127.0.0.1:%d" % (versions["server"], args.route, sock.getsockname()[1]))
-    await server.serve(sockets=[sock])
-    lifecycle.close_and_exit("uvicorn stopped")
+    await aio.serve_uvicorn(APP_ID, application, args.port, args.route)
 
 
 def import_stack():
@@ -219,19 +189,11 @@ def import_stack():
 
 
 def main(argv=None):
-    set_prefix(APP_ID)
-    args = cli.parse_args(APP_ID, VARIANTS, argv, routes=ROUTES)
-    variants.check_supported(APP_ID, args.variant, NEEDS)
-    lifecycle.start_watchdogs(args.max_seconds)
+    args = lifecycle.start_app(APP_ID, VARIANTS, argv, NEEDS, routes=ROUTES)
     versions = import_stack()
     lifecycle.log_start(args, sorted(versions.items()), (("route", args.route),))
     forward_stdlib_logging()  # uvicorn's and Starlette's warnings and errors on stderr
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    try:
-        loop.run_until_complete(serve(args, versions))
-    except KeyboardInterrupt:
-        lifecycle.close_and_exit("KeyboardInterrupt")
+    aio.run_main(serve, args, versions)
 
 
 if __name__ == "__main__":

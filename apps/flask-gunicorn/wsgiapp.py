@@ -13,15 +13,13 @@ in it, as user code does. Children run inline. The overlap, per worker class (CT
     round's barrier is skipped. What can leak in a sync worker is a request's scope data reaching the
     NEXT request's event: concurrent requests of N sync workers live in N processes, which share no
     scope, so neither could the control round's one shared scope (the probe would be blind).
-POST /shutdown answers, closes the client and sends SIGTERM to the gunicorn arbiter. Python 3 only.
+POST /shutdown answers, closes the client and sends SIGTERM to the gunicorn arbiter
+(_common.gunicorn_launch.shutdown). Python 3 only.
 """
 import os
-import signal
-import threading
-import time
 
-from _common import facts, httpjson, sdk, service, unit
-from _common.log import log, log_exception, one_line, set_prefix
+from _common import facts, gunicorn_launch, httpjson, sdk, service, unit
+from _common.log import log, one_line, set_prefix
 
 ENV = os.environ
 APP_ID = ENV.get("CTXM_APP_ID", "flask-gunicorn")
@@ -66,27 +64,9 @@ class FlaskModel(unit.InlineModel):
         return sdk.integration_transaction(name)
 
 
-def _stop_gunicorn():
-    time.sleep(0.05)  # let the /shutdown answer go out first
-    try:
-        sdk.close_client(timeout=2)
-    except Exception:
-        log_exception("client.close failed")
-    log("POST /shutdown: SIGTERM to the gunicorn arbiter (pid %d)" % os.getppid())
-    try:
-        os.kill(os.getppid(), signal.SIGTERM)
-    except OSError as exc:
-        log("cannot signal the arbiter (%s): exiting the worker" % one_line(exc))
-        os._exit(0)
-
-
-def _shutdown():
-    threading.Thread(target=_stop_gunicorn, name="ctxm-shutdown", daemon=True).start()
-
-
 UNITS = unit.Units(FlaskModel(), int(ENV.get("CTXM_UNITS", "4")), int(ENV.get("CTXM_CHILDREN", "3")),
                    float(ENV.get("CTXM_BARRIER_TIMEOUT", "10")), ENV.get("CTXM_VARIANT", "plain"))
-SERVICE = service.Service(APP_ID, UNITS.variant, UNITS.units, shutdown=_shutdown,
+SERVICE = service.Service(APP_ID, UNITS.variant, UNITS.units, shutdown=gunicorn_launch.shutdown,
                           extra_facts=lambda: {"worker_class": WORKER_CLASS, "units_overlap": not SEQUENTIAL})
 
 app = Flask(__name__)

@@ -52,48 +52,17 @@ if _VARIANT == SDK_FIRST:
     _sdk.init_or_die(APP_ID, _EARLY["args"].dsn)
     early.patch_gevent(APP_ID)
 
-import time  # noqa: E402  (patched by now in every variant)
-
 import gevent  # noqa: E402
 from gevent import monkey  # noqa: E402
 from gevent.event import Event  # noqa: E402
-from gevent.pywsgi import WSGIServer  # noqa: E402
 
-from _common import cli, lifecycle, realwatch, sdk, service, unit, variants, wsgi  # noqa: E402
+from _common import cli, gevent_app, sdk, service, unit, variants, wsgi  # noqa: E402
 from _common.log import log, one_line, set_prefix  # noqa: E402
-
-_monotonic = getattr(time, "monotonic", time.time)
-
-
-class GeventBarrier(object):
-    """Cyclic N-party barrier: a gevent.event.Event per generation + a
-    counter. wait(timeout) -> ("ok"|"timeout", seconds waited). A party that
-    times out withdraws from its generation."""
-
-    def __init__(self, parties, name=None):
-        self.parties = parties
-        self._count = 0
-        self._event = Event()
-
-    def wait(self, timeout):
-        start = _monotonic()
-        event = self._event
-        self._count += 1
-        if self._count >= self.parties:
-            self._count = 0
-            self._event = Event()
-            event.set()
-            return "ok", _monotonic() - start
-        event.wait(timeout)
-        if not event.is_set():
-            if self._event is event:
-                self._count -= 1
-            return "timeout", _monotonic() - start
-        return "ok", _monotonic() - start
 
 
 class GeventModel(object):
-    barrier = GeventBarrier
+    # a gevent.event.Event per generation + a counter
+    barrier = unit.green_barrier(Event, lambda event: event.set(), lambda event: event.is_set())
 
     def __init__(self, join_timeout):
         self.join_timeout = join_timeout
@@ -115,18 +84,7 @@ def main(argv=None):
     args = _EARLY.get("args") or cli.parse_args(APP_ID, VARIANTS, argv)
     early.check_same(APP_ID, args.variant, _VARIANT, (SDK_FIRST,))
     variants.check_supported(APP_ID, args.variant)
-    thread_module = "_thread" if sys.version_info[0] >= 3 else "thread"
-    realwatch.start(
-        APP_ID, "gevent", args.max_seconds,
-        monkey.get_original(thread_module, "start_new_thread"),
-        monkey.get_original(thread_module, "get_ident"),
-        monkey.get_original("time", "sleep"),
-        _monotonic,
-    )
-    realwatch.start_heartbeat(gevent.spawn, gevent.sleep)
-    libraries = (("gevent", getattr(gevent, "__version__", "?")),
-                 ("greenlet", getattr(sys.modules.get("greenlet"), "__version__", "?")))
-    lifecycle.log_start(args, libraries)
+    gevent_app.start(APP_ID, args)
     patched = dict((name, bool(monkey.is_module_patched(name))) for name in ("threading", "contextvars", "socket", "time"))
     log("monkeypatched modules: %s" % patched)
     if args.variant == SDK_FIRST:
@@ -136,16 +94,7 @@ def main(argv=None):
     units = unit.Units.from_args(GeventModel(args.barrier_timeout + 10), args)
     svc = service.Service(APP_ID, args.variant, args.units)
     app = wsgi.application(svc, lambda i, r: unit.answer_blocking(units, i, r))
-    server = WSGIServer(("127.0.0.1", args.port), app, log=wsgi.LogFile("http"), error_log=wsgi.LogFile("pywsgi-error"))
-    try:
-        server.start()
-    except Exception as exc:
-        cli.die_bind(APP_ID, args.port, exc)
-    log("listening on http://127.0.0.1:%d/ (gevent.pywsgi.WSGIServer)" % server.server_port)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        lifecycle.close_and_exit("KeyboardInterrupt")
+    gevent_app.serve_pywsgi(APP_ID, args.port, app)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 concurrent.futures.ThreadPoolExecutor (see apps/README.md for the contract).
 
 Server: stdlib wsgiref + socketserver.ThreadingMixIn, one OS thread per
-request (like apps/threads). The pool is created once at start-up, as real
+request (_common.threaded, like apps/threads). The pool is created once at start-up, as real
 code does (`EXECUTOR = ThreadPoolExecutor(...)` next to the app), and every
 request submits its C children to it and waits for all their results.
 
@@ -43,15 +43,13 @@ import os
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import sentry_sdk  # noqa: E402
 
-from _common import cli, facts, lifecycle, sdk, service, unit, variants, wsgi  # noqa: E402
-from _common.log import log, set_prefix  # noqa: E402
+from _common import cli, facts, lifecycle, sdk, service, threaded, unit  # noqa: E402
+from _common.log import log  # noqa: E402
 
 APP_ID = "thread-pool"
 VARIANTS = ("plain", "hub-clone", "isolation-scope", "copy-context", "hub-per-task", "fork-per-task",
@@ -62,16 +60,6 @@ NEEDS = {
     "propagate-hub": ("integrations.threading.ThreadingIntegration",),
 }
 WRAPPED = ("threading.Thread.start", "concurrent.futures.ThreadPoolExecutor.submit")
-
-
-class Server(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    request_queue_size = 128
-
-
-class Handler(WSGIRequestHandler):
-    def log_message(self, fmt, *fargs):
-        log("http %s [%s] %s" % (self.client_address[0], threading.current_thread().name, fmt % fargs))
 
 
 def _plain(run):
@@ -150,15 +138,12 @@ class PoolModel(object):
 
 
 def main(argv=None):
-    set_prefix(APP_ID)
-    args = cli.parse_args(APP_ID, VARIANTS, argv)
-    variants.check_supported(APP_ID, args.variant, NEEDS)
+    args = lifecycle.start_app(APP_ID, VARIANTS, argv, NEEDS)
     if args.variant == "copy-context":
         try:
             import contextvars  # noqa: F401
         except ImportError as exc:
             cli.die(APP_ID, "variant copy-context needs contextvars (Python 3.7+): %s" % exc)
-    lifecycle.start_watchdogs(args.max_seconds)
     lifecycle.log_start(args, (), (("pool_workers", args.children),))
     integrations = None
     if args.variant == "propagate-hub":
@@ -174,16 +159,8 @@ def main(argv=None):
     extra = {"pool_workers": args.children, "wrap": args.variant}
     svc = service.Service(APP_ID, args.variant, args.units,
                           extra_facts=lambda: dict(extra, sdk_wrapped=facts.sdk_patched(WRAPPED)))
-    try:
-        server = Server(("127.0.0.1", args.port), Handler)
-    except Exception as exc:
-        cli.die_bind(APP_ID, args.port, exc)
-    server.set_app(wsgi.application(svc, lambda i, r: unit.answer_blocking(units, i, r), connection_close=False))
-    log("listening on http://127.0.0.1:%d/ (pool of %d workers)" % (server.server_address[1], args.children))
-    try:
-        server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        lifecycle.close_and_exit("KeyboardInterrupt")
+    threaded.serve(APP_ID, args.port, svc, lambda i, r: unit.answer_blocking(units, i, r),
+                   "pool of %d workers" % args.children)
 
 
 if __name__ == "__main__":

@@ -32,38 +32,14 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import sentry_sdk  # noqa: E402,F401
 
-from _common import aio, cli, facts, httpjson, lifecycle, sdk, service, unit, variants  # noqa: E402
-from _common.log import forward_stdlib_logging, log, set_prefix  # noqa: E402
+from _common import aio, cli, facts, httpjson, lifecycle, sdk, service, unit  # noqa: E402
+from _common.log import forward_stdlib_logging, log  # noqa: E402
 
 APP_ID = "tornado"
 VARIANTS = ("plain", "hub-clone", "isolation-scope", "asyncio-integration")
-NEEDS = {"asyncio-integration": "integrations.asyncio.AsyncioIntegration"}
 INTEGRATION = "sentry_sdk.integrations.tornado.TornadoIntegration"
 WRAPPED = ("tornado.web.RequestHandler._execute", "tornado.web.RequestHandler.log_exception")
 JSON = "application/json"
-
-fail = lifecycle.fail_after_init  # (app_id, message, code=2): after sentry_sdk.init
-
-
-def integrations_for(variant):
-    """-> (the integrations to pass, how the TornadoIntegration is enabled)."""
-    chosen = []
-    try:
-        from sentry_sdk import integrations as integrations_module
-    except ImportError:
-        integrations_module = None
-    if INTEGRATION in getattr(integrations_module, "_AUTO_ENABLING_INTEGRATIONS", ()):
-        how = "auto-enabled (default integrations)"
-    else:
-        from sentry_sdk.integrations.tornado import TornadoIntegration
-
-        chosen.append(TornadoIntegration())
-        how = "explicit TornadoIntegration() (this SDK does not auto-enable it)"
-    if variant == "asyncio-integration":
-        from sentry_sdk.integrations.asyncio import AsyncioIntegration
-
-        chosen.append(AsyncioIntegration())
-    return chosen, how
 
 
 def make_application(tornado_web, svc, units):
@@ -102,14 +78,9 @@ def make_application(tornado_web, svc, units):
 
 
 async def serve(args, tornado_mod, tornado_web, httpserver):
-    integrations, how = integrations_for(args.variant)
     # Inside the running loop, before the server: AsyncioIntegration patches the
     # running loop's task factory. Every variant initialises at the same point.
-    sdk.init_or_die(APP_ID, args.dsn, integrations, " for variant %s" % args.variant)
-    enabled = sorted(getattr(sdk.get_client(), "integrations", None) or {})
-    if "tornado" not in enabled:
-        log("WARNING: the TornadoIntegration is NOT enabled (see the SDK's debug lines): requests share a scope")
-    log("TornadoIntegration: %s; enabled integrations: %s" % (how, ", ".join(enabled)))
+    how, enabled = sdk.init_framework(APP_ID, args, INTEGRATION)
     units = unit.Units.from_args(aio.AsyncioModel(), args)
     extra = {"tornado": tornado_mod.version, "server": "tornado.httpserver.HTTPServer on asyncio",
              "tornado_integration": how, "integrations_enabled": enabled}
@@ -119,17 +90,14 @@ async def serve(args, tornado_mod, tornado_web, httpserver):
     try:
         server.listen(args.port, address="127.0.0.1")
     except Exception as exc:
-        fail(APP_ID, "cannot bind 127.0.0.1:%d: %s: %s" % (args.port, type(exc).__name__, exc), 1)
+        lifecycle.fail_bind(APP_ID, args.port, exc)
     log("tornado %s listening on http://127.0.0.1:%d/" % (tornado_mod.version, args.port))
     while True:  # until POST /shutdown (os._exit) or a watchdog
         await asyncio.sleep(3600)
 
 
 def main(argv=None):
-    set_prefix(APP_ID)
-    args = cli.parse_args(APP_ID, VARIANTS, argv)
-    variants.check_supported(APP_ID, args.variant, NEEDS)
-    lifecycle.start_watchdogs(args.max_seconds)
+    args = lifecycle.start_app(APP_ID, VARIANTS, argv)
     try:
         import tornado
         import tornado.httpserver
@@ -138,12 +106,7 @@ def main(argv=None):
         cli.die_stack(APP_ID, "cannot import tornado.web", exc)
     lifecycle.log_start(args, (("tornado", tornado.version),))
     forward_stdlib_logging()  # Tornado's own warnings and errors on stderr
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    try:
-        loop.run_until_complete(serve(args, tornado, tornado.web, tornado.httpserver))
-    except KeyboardInterrupt:
-        lifecycle.close_and_exit("KeyboardInterrupt")
+    aio.run_main(serve, args, tornado, tornado.web, tornado.httpserver)
 
 
 if __name__ == "__main__":

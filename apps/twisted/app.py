@@ -38,7 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import sentry_sdk  # noqa: E402
 
 from _common import cli, deferred, lifecycle, sdk, service, unit, variants  # noqa: E402
-from _common.log import log, set_prefix  # noqa: E402
+from _common.log import log  # noqa: E402
 
 APP_ID = "twisted"
 VARIANTS = ("plain", "hub-clone", "isolation-scope", "hub-clone-naive", "isolation-scope-naive")
@@ -190,10 +190,7 @@ def twisted_facts():
 
 def main(argv=None):
     global reactor, defer
-    set_prefix(APP_ID)
-    args = cli.parse_args(APP_ID, VARIANTS, argv)
-    variants.check_supported(APP_ID, args.variant, NEEDS)
-    lifecycle.start_watchdogs(args.max_seconds)
+    args = lifecycle.start_app(APP_ID, VARIANTS, argv, NEEDS)
     try:
         from twisted.internet import defer as _defer
         from twisted.internet import reactor as _reactor

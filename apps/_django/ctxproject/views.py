@@ -8,46 +8,21 @@ blocking flavour, unit.InlineModel: a threading.Condition barrier -- green
 here, since the worker class patched `threading` -- and the C children one
 after another). POST /shutdown answers, then (on a green thread, since
 `threading` is patched) closes the SDK client and sends SIGTERM to the
-gunicorn arbiter (os.getppid()), which stops the worker gracefully and exits 0.
+gunicorn arbiter (os.getppid()), which stops the worker gracefully and exits 0
+(_common.gunicorn_launch.shutdown).
 """
-import os
-import signal
-import threading
-import time
-
 from django.conf import settings
 from django.http import HttpResponse
 
-from _common import httpjson, sdk, service, unit
-from _common.log import log, log_exception, one_line
-
-
-def _stop_gunicorn():
-    time.sleep(0.05)  # let the /shutdown answer go out first
-    try:
-        sdk.close_client(timeout=2)
-    except Exception:
-        log_exception("client.close failed")
-    arbiter = os.getppid()
-    log("POST /shutdown: SIGTERM to the gunicorn arbiter (pid %d)" % arbiter)
-    try:
-        os.kill(arbiter, signal.SIGTERM)
-    except OSError as exc:
-        log("cannot signal the arbiter (%s): exiting the worker" % one_line(exc))
-        os._exit(0)
-
-
-def _shutdown():
-    t = threading.Thread(target=_stop_gunicorn, name="ctxm-shutdown")
-    t.daemon = True
-    t.start()
+from _common import gunicorn_launch, httpjson, service, unit
 
 
 # Created when Django first imports this module (in the worker, after the
 # monkeypatching), so its barriers use the patched threading.Condition.
 UNITS = unit.Units(unit.InlineModel(), settings.CTXM_UNITS, settings.CTXM_CHILDREN, settings.CTXM_BARRIER_TIMEOUT,
                    settings.CTXM_VARIANT)
-SERVICE = service.Service(settings.CTXM_APP_ID, settings.CTXM_VARIANT, settings.CTXM_UNITS, shutdown=_shutdown)
+SERVICE = service.Service(settings.CTXM_APP_ID, settings.CTXM_VARIANT, settings.CTXM_UNITS,
+                          shutdown=gunicorn_launch.shutdown)
 
 
 def _dispatch(request):
