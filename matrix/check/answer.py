@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..paths import REPO
-from .lookup import Fix, Match, ModelAnswer, RouteAnswer
+from .model_answer import Fix, Match, ModelAnswer, RouteAnswer
 from .models import Mapping
 from .results import Results
 from .stack import Stack
@@ -59,6 +59,12 @@ def shown_path(path: str, installed: bool) -> str:
     return relative if not relative.startswith("..") else path
 
 
+def here(path: str) -> str:
+    """A path as the user should type it: relative to the working directory when below it, else absolute."""
+    relative = os.path.relpath(path)
+    return relative if not relative.startswith("..") else os.path.abspath(path)
+
+
 def rerun_command(cell_id: str, installed: bool) -> str:
     return f"sentry-context-matrix cell {cell_id}" if installed else f"nox -s cell -- {cell_id}"
 
@@ -69,8 +75,7 @@ def log_path(cell: dict[str, Any]) -> str | None:
         return None
     path = os.path.join(cell.get("_dir", ""), cell["log"])
     if os.path.exists(path):
-        relative = os.path.relpath(path)
-        return relative if not relative.startswith("..") else path
+        return here(path)
     folder = os.path.basename(cell.get("_dir", "").rstrip(os.sep))
     where = "results/full/" if folder == "full" else "results/"
     return f"{where}{cell['log']} (in the repository; logs are not installed with the package)"
@@ -140,7 +145,7 @@ def to_json(report: Report) -> dict[str, Any]:
         "results": [{"path": f.path, "schema": f.schema, "generated_at": f.generated_at, "cells": f.cells}
                     for f in (report.results.files if report.results else [])],
         "history": bool(report.results and report.results.history),
-        "run_dir": report.run_dir,
+        "run_dir": here(report.run_dir) if report.run_dir else None,
         "models": [{"app": a.implied.app, "why": a.implied.why, "counted": a.implied.counted,
                     "condition": a.implied.condition or None, "measured_now": a.measured_now,
                     "scope": a.scope, "tracing": a.tracing, "advice": a.advice,
@@ -225,7 +230,7 @@ def render_text(report: Report) -> str:
                          + (": scope derived from the verdicts" if f.schema < 2 else "") + ")")
         out.append(("measured now; lookups from: " if report.mode == "run" else "answers from: ") + ", ".join(files))
     if report.run_dir:
-        out.append(f"logs of this run: {report.run_dir}")
+        out.append(f"logs of this run: {here(report.run_dir)}")
     out.append("")
     out.append("models this stack implies:")
     for answer in report.answers:

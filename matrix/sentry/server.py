@@ -291,7 +291,7 @@ class MockSentryServer:
 
 class _DecompressionSlot:
     """One of the server's ``max_decompressions`` slots, taken when a decompression's output grows past
-    ``envelope.LARGE_OUTPUT`` (small envelopes never wait): waits up to ``decompress_wait`` seconds, then
+    ``body.LARGE_OUTPUT`` (small envelopes never wait): waits up to ``decompress_wait`` seconds, then
     answers 503. Released once the request is done with the output (decoded, parsed, turned into records)."""
 
     def __init__(self, server: "MockSentryServer") -> None:

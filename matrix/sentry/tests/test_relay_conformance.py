@@ -381,7 +381,7 @@ def test_large_decompressions_beyond_the_limit_wait_then_get_503() -> None:
     with MockSentryServer(max_decompressions=2, decompress_wait=0.3) as srv:
         pid = srv.new_project()
         small = gzip.compress(minimal_envelope())
-        # 1 MiB once inflated: past envelope.LARGE_OUTPUT, so it needs one of the slots
+        # 1 MiB once inflated: past body.LARGE_OUTPUT, so it needs one of the slots
         large = gzip.compress(envelope_with({}, ({"type": "attachment", "length": 1 << 20}, b" " * (1 << 20))))
         gz = {"Content-Encoding": "gzip", **auth(srv)}
         assert post(srv, pid, large, gz)[0] == 200
