@@ -5,6 +5,7 @@ stacks as evidence instead of hanging until every request times out."""
 from dataclasses import replace
 
 import pytest
+from packaging.version import Version
 
 from matrix.axes.lock import load_lock
 from matrix.axes.spec import load_axes
@@ -26,7 +27,8 @@ def newest(app, variant, **where):
              and all(getattr(c, k) == v for k, v in where.items())]
     if not found:
         pytest.skip(f"no planned {app}/{variant} cell runs here")
-    return max(found, key=lambda c: (tuple(map(int, c.python.split("."))), c.pins))
+    # the newest releases (compared as versions: "0.9.5" is older than "2.75.0"), then the newest Python
+    return max(found, key=lambda c: ([Version(v) for _, v in c.pins], tuple(map(int, c.python.split(".")))))
 
 
 def run(cell, tmp_path):
