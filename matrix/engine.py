@@ -147,14 +147,18 @@ def run_cells(cells: list[Cell], opts: EngineOptions,
             outcomes[cell.id] = outcome
             on_done(outcome)
     except BaseException:
-        # Ctrl-C, SIGTERM, SIGHUP or a fatal error: kill every app first, then stop the mock server so
-        # that no running cell waits out its delivery timeout, then let the cells' threads unwind
-        # (their sessions remove their containers).
-        pool.shutdown(wait=False, cancel_futures=True)
-        kill_all_apps()
-        server.stop()
+        abort_cells(pool, server)
         raise
     finally:
         pool.shutdown(wait=True)
         server.stop()
     return [outcomes[c.id] for c in cells if c.id in outcomes]
+
+
+def abort_cells(pool: ThreadPoolExecutor, server: MockSentryServer) -> None:
+    """Ctrl-C, SIGTERM, SIGHUP or a fatal error while cells run: cancel what has not started, kill every app
+    first, then stop the mock server so that no running cell waits out its delivery timeout; the cells'
+    threads then unwind (their sessions remove their containers)."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    kill_all_apps()
+    server.stop()

@@ -25,13 +25,9 @@ def app_processes(marker: str) -> list[int]:
     """PIDs of live app processes whose command line (arguments joined by spaces, one after the last)
     mentions `marker`."""
     found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
+    for pid, cmd in _processes():
+        cmd = cmd if cmd.endswith(" ") else cmd + " "
         try:
-            with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                cmd = fh.read().replace(b"\0", b" ").decode("utf-8", "replace")
-            cmd = cmd if cmd.endswith(" ") else cmd + " "
             with open(f"/proc/{pid}/stat") as fh:
                 state = fh.read().rsplit(")", 1)[1].split()[0]
         except OSError:
@@ -39,6 +35,18 @@ def app_processes(marker: str) -> list[int]:
         if marker in cmd and "apps/" in cmd and state != "Z":
             found.append(int(pid))
     return found
+
+
+def _processes():
+    """(pid, command line with arguments joined by spaces) of every live process this user can read."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                yield pid, fh.read().replace(b"\0", b" ").decode("utf-8", "replace")
+        except OSError:
+            continue
 
 
 def listening_ports(*owners: str) -> set[int]:
@@ -59,14 +67,10 @@ def listening_ports(*owners: str) -> set[int]:
     if not owners:
         return set(inodes.values())
     ports = set()
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
+    for pid, cmd in _processes():
+        if not any(owner in cmd for owner in owners):
             continue
         try:
-            with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                cmd = fh.read().replace(b"\0", b" ").decode("utf-8", "replace")
-            if not any(owner in cmd for owner in owners):
-                continue
             for fd in os.listdir(f"/proc/{pid}/fd"):
                 target = os.readlink(f"/proc/{pid}/fd/{fd}")
                 if target.startswith("socket:[") and target[8:-1] in inodes:

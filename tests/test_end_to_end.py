@@ -11,20 +11,13 @@ import sys
 
 import pytest
 
-from matrix.backends.interpreters import discover
 from matrix.paths import REPO
 from tests.helpers import load_schema
 
 SDK = "2.75.0"
 
 
-@pytest.fixture(scope="module")
-def python_minor():
-    found = discover()
-    for minor in ("3.12", "3.11", "3.13", "3.10"):
-        if minor in found:
-            return minor
-    pytest.skip("no Python 3.10+ interpreter installed")
+# python_minor: the fixture in the repository's conftest.py
 
 
 def _nox() -> list[str]:

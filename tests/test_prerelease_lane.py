@@ -12,7 +12,6 @@ import pytest
 
 from matrix.axes.lock import load_lock
 from matrix.backends.install import _uv
-from matrix.backends.interpreters import discover
 from matrix.paths import CACHE_DIR, REPO
 from matrix.plan.sources import newest_sdk
 
@@ -47,13 +46,7 @@ def _git_repo(sdist: str, where) -> tuple[str, str]:
     return repo, sha.stdout.strip()
 
 
-@pytest.fixture(scope="module")
-def python_minor():
-    found = discover()
-    for minor in ("3.12", "3.11", "3.13", "3.10"):
-        if minor in found:
-            return minor
-    pytest.skip("no Python 3.10+ interpreter installed")
+# python_minor: the fixture in the repository's conftest.py
 
 
 def test_the_lane_installs_the_sdk_from_a_git_repository(tmp_path, python_minor):

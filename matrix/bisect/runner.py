@@ -26,8 +26,7 @@ from typing import Any, Callable
 
 from .. import backends
 from ..axes.spec import Axes
-from ..backends.process import kill_all_apps
-from ..engine import EngineOptions, fatal_write_error, not_run, run_one
+from ..engine import EngineOptions, abort_cells, fatal_write_error, not_run, run_one
 from ..judge.outcome import CellOutcome
 from ..judge.verdict import combine, judge
 from ..plan.cells import Cell, log_relpath
@@ -244,9 +243,7 @@ class Runner:
                     self.progress(f"  {m['scope']:<8} {m['tracing']:<9} x{key[1]} {key[0]}"
                                   + (f"  ({m['verdict']}: {m['reason'][:120]})" if m["scope"] == "unknown" else ""))
         except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            kill_all_apps()
-            server.stop()
+            abort_cells(pool, server)
             raise
         finally:
             pool.shutdown(wait=True)

@@ -7,24 +7,16 @@ import os
 import subprocess
 import sys
 
-import pytest
 from packaging.version import Version
 
 from matrix.axes.lock import load_lock
 from matrix.axes.releases import releases
-from matrix.backends.interpreters import discover
 from matrix.check.results import ResultsMissing, load_results
 from matrix.paths import CHECKOUT
 from matrix.plan.sources import newest_sdk
 
 
-@pytest.fixture(scope="module")
-def python_minor():
-    found = discover()
-    for minor in ("3.12", "3.11", "3.13", "3.10"):
-        if minor in found:
-            return minor
-    pytest.skip("no Python 3.10+ interpreter installed")
+# python_minor: the fixture in the repository's conftest.py
 
 
 def unmeasured_sdk(python_minor: str) -> str:
