@@ -107,6 +107,10 @@ def assess(out: dict) -> list[dict]:
         if run.get("shard") and "error" not in run:
             add(f"full size shard {run['shard']} on {run['backend']} (s)", TARGETS["shard_of_4_s"], run["wall_s"], "lower",
                 "see the whole full run")
+    sizes = {run.get("size") for run in out.get("runs", []) if "error" not in run and not run.get("shard")}
+    if "full" not in sizes:
+        add("full size, warm caches (s): run with --full", TARGETS["full_warm_s"], None, "lower")
+        add("full size shard of 4 (s): run with --full", TARGETS["shard_of_4_s"], None, "lower")
     env = out.get("env") or {}
     add("uv against virtualenv + pip for a heavy cell (x faster)", TARGETS["uv_speedup"], env.get("uv_speedup"), "higher",
         f"uv builds a cell in {env.get('steps', '?')} era-consistent steps (one `uv pip install --exclude-newer` "
