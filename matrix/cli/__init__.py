@@ -163,10 +163,14 @@ def _terminate(signum: int, frame: object) -> None:
 
 def handle_termination() -> None:
     """SIGTERM (`timeout`, `kill`, a cancelled CI job) and SIGHUP (a closed terminal) stop the run the
-    way Ctrl-C does instead of killing the harness and leaving its apps behind."""
+    way Ctrl-C does instead of killing the harness and leaving its apps behind; SIGINT is Ctrl-C even
+    where the parent shell started the harness with it ignored."""
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, _terminate)
+        # A job started in the background of a non-interactive shell (CI scripts, `cmd &`) inherits SIGINT
+        # ignored, and Python keeps it so: Ctrl-C and a CI runner's first cancel signal would do nothing.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def main(argv: list[str] | None = None) -> int:
