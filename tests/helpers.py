@@ -80,10 +80,16 @@ def listening_ports(*owners: str) -> set[int]:
     return ports
 
 
+def _inherit_ignored_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def interrupt_run(args: list[str], stream, timeout: float = 300):
-    """Start `python -m matrix run ...`, SIGINT it once a cell has finished; return (proc, out, err)."""
+    """Start `python -m matrix run ...`, SIGINT it once a cell has finished; return (proc, out, err).
+    The harness starts with SIGINT ignored, as a background job of a script (CI) inherits it: Ctrl-C
+    must work there too."""
     proc = subprocess.Popen([sys.executable, "-m", "matrix", *args], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_inherit_ignored_sigint)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not (stream.exists() and stream.read_text().count("\n") >= 1):
         time.sleep(0.2)
