@@ -33,12 +33,14 @@ def lock_hash(path: str = LOCK_FILE) -> str:
 
 
 def git_commit(repo: str = REPO) -> tuple[str, bool]:
-    """(HEAD commit, whether tracked files differ from it); ('unknown', False) outside a git checkout.
-    GITHUB_SHA stands in where git is missing."""
+    """(HEAD commit, whether tracked files other than results/ differ from it: the run itself rewrites
+    results/, so a clean checkout stays clean); ('unknown', False) outside a git checkout. GITHUB_SHA
+    stands in where git is missing."""
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=30)
         if head.returncode == 0:
-            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
+            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                    ":(exclude)results"], cwd=repo,
                                    capture_output=True, text=True, timeout=60)
             return head.stdout.strip(), bool(dirty.stdout.strip())
     except (OSError, subprocess.SubprocessError):

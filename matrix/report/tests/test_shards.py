@@ -43,3 +43,24 @@ def test_a_cell_in_two_shards_is_refused():
     two = (two[0], copy.deepcopy(two[1]))
     two[1]["cells"] = one[1]["cells"]
     assert "is in two shards" in check_shards([one, two], "a" * 64)
+
+
+def test_dirty_means_the_code_differs_not_the_results_the_run_writes(tmp_path):
+    import subprocess
+
+    from matrix.report.runinfo import git_commit
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "matrix.json").write_text("{}")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("add", ".")
+    git("-c", "user.email=t@example.invalid", "-c", "user.name=t", "commit", "-qm", "init")
+    assert git_commit(str(tmp_path))[1] is False
+    (tmp_path / "results" / "matrix.json").write_text('{"cells": []}')
+    assert git_commit(str(tmp_path))[1] is False  # the run rewrote its own results
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert git_commit(str(tmp_path))[1] is True
