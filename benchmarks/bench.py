@@ -12,7 +12,7 @@ here or in the tests: this prints what it measured, against the targets it names
 6. bisect: cells a bisect over the whole SDK history of one line needed against its releases, and its wall time;
    the same figures for the committed results/history.json (benchmarks/bisect.py)
 
-    python -m benchmarks.bench [--full] [--backend venv|docker|both] [--skip-runs]
+    python -m benchmarks.bench [--full] [--backend venv|docker|both] [--skip-runs] [--warmup all|default|none]
 """
 from __future__ import annotations
 
@@ -187,8 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full", action="store_true", help="also the full size, whole and in 4 shards (long)")
     parser.add_argument("--backend", choices=("venv", "docker", "both"), default="both")
     parser.add_argument("--skip-runs", action="store_true", help="leave out the whole runs")
-    parser.add_argument("--no-warmup", action="store_true",
-                        help="the caches are warm already (a matrix run just finished): skip the uncounted warm-up run")
+    parser.add_argument("--warmup", choices=("all", "default", "none"), default="all",
+                        help="uncounted warm-up runs before the timed ones: all (default), only the default size "
+                             "(a full-size matrix run just warmed the full size's caches), or none")
+    parser.add_argument("--no-warmup", dest="warmup", action="store_const", const="none",
+                        help="the same as --warmup none: the caches are warm already")
     args = parser.parse_args(argv)
     interps = discover()
     interp = interps.get("3.12") or interps[sorted(interps)[-1]]
@@ -202,11 +205,11 @@ def main(argv: list[str] | None = None) -> int:
         backends.remove("docker")
     if not args.skip_runs:
         for backend in backends:
-            if not args.no_warmup:
+            if args.warmup != "none":
                 whole_run(backend, "default", CACHE_DIR)  # warm the caches (envs, images) first: not counted
             out["runs"].append(whole_run(backend, "default", CACHE_DIR))
             if args.full:
-                if not args.no_warmup:
+                if args.warmup == "all":
                     whole_run(backend, "full", CACHE_DIR)
                 out["runs"].append(whole_run(backend, "full", CACHE_DIR))
                 out["runs"] += [whole_run(backend, "full", CACHE_DIR, f"{k}/4") for k in range(1, 5)]
