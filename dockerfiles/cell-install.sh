@@ -107,6 +107,15 @@ PY
     done
 fi
 [ -z "$scratch_cache" ] || rm -rf "$scratch_cache"
+# Bytecode once, here: containers run with PYTHONDONTWRITEBYTECODE=1, so without it every app start
+# compiles every module it imports again (0.5 s -> 0.9 s for fastapi + uvicorn + the SDK). The venv
+# backend gets the same on the first import. A file that is not valid for this Python (a package's
+# py2-only module) is skipped, as at import.
+if [ "$major" = 2 ]; then
+    /env/bin/python -m compileall -q /env/lib >/dev/null 2>&1 || true
+else
+    /env/bin/python -m compileall -q -j 0 /env/lib >/dev/null 2>&1 || true
+fi
 /env/bin/python -m pip freeze --all > /env/freeze.txt
 echo "cell-install: installed:"
 cat /env/freeze.txt

@@ -21,6 +21,7 @@ from typing import Callable, Collection
 from . import backends
 from .backends.base import Backend, CannotInstall, EnvError, EnvUnsupported
 from .backends.process import kill_all_apps
+from .judge.checks import memory_leak_certain
 from .judge.events import expected_items
 from .judge.outcome import CellOutcome
 from .judge.verdict import combine, judge, not_judged
@@ -107,7 +108,7 @@ def run_one(cell: Cell, backend: Backend, server: MockSentryServer, opts: Engine
             return not_run(cell, "error", f"could not start the cell: {exc}", interp.version, units, log_rel)
         for attempt in range(1, opts.repeat + 1):
             record = run_cell_once(cell, env.python, server, log_path, opts.run, session, expected_items,
-                                   attempt, log_rel)
+                                   attempt, log_rel, memory_leak_certain)
             with open(os.path.join(records_dir, f"attempt-{attempt}.json"), "w") as fh:
                 fh.write(record.to_json())
             judgements.append(judge(record))

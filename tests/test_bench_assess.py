@@ -21,3 +21,26 @@ def test_an_unmeasured_target_is_said_so():
         "full size, warm caches (s): run with --full", "full size shard of 4 (s): run with --full",
         "uv against virtualenv + pip for a heavy cell (x faster)"]
     assert all(a["note"] == "not measured" for a in found)
+
+
+def test_full_size_runs_of_the_bench_before_are_carried_and_marked(tmp_path):
+    import json
+
+    from benchmarks.bench import carried_full_runs
+
+    before = {"generated_at": "2026-12-02T07:00:00+00:00", "command": "nox -s bench -- --full",
+              "runs": [{"backend": "venv", "size": "default", "shard": None, "ran": 598, "wall_s": 397.0},
+                       {"backend": "venv", "size": "full", "shard": None, "ran": 2696, "wall_s": 1304.0,
+                        "over_apps_per_core": 1.04},
+                       {"backend": "venv", "size": "full", "shard": "1/4", "ran": 636, "wall_s": 331.0},
+                       {"backend": "docker", "size": "full", "shard": None, "error": "engine gone"}]}
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps(before))
+    carried = carried_full_runs(str(path), ["venv", "docker"])
+    assert [(r["size"], r["shard"]) for r in carried] == [("full", None), ("full", "1/4")]
+    assert all(r["carried_from"] == {"generated_at": before["generated_at"], "command": before["command"]}
+               for r in carried)
+    found = {a["target"]: a for a in assess({"runs": carried, "env": {}})}
+    assert found["full (carried from the bench of 2026-12-02T07:00:00+00:00) size on venv, warm caches (s)"]["met"] is False
+    assert "full size shard 1/4 on venv (carried from 2026-12-02T07:00:00+00:00) (s)" in found
+    assert carried_full_runs(str(tmp_path / "missing.json"), ["venv"]) == []

@@ -4,6 +4,7 @@ Routes (see apps/README.md):
   GET  /facts
   GET  /rss                               {"rss_kib": VmRSS}
   GET  /memory                            the memory probe (_common/memory.py)
+  GET  /arrived                           {"normal": units at the normal barrier so far, "units": [i...]}
   GET  /unit/<i>?round=normal|control     (round defaults to normal)
   POST /flush
   POST /shutdown
@@ -70,12 +71,13 @@ def parse_unit(raw, query, units, rounds=ROUNDS):
 
 
 ADMIN = {"/facts": ("GET", "facts"), "/rss": ("GET", "rss"), "/flush": ("POST", "flush"),
-         "/shutdown": ("POST", "shutdown"), "/memory": ("GET", "memory")}
+         "/shutdown": ("POST", "shutdown"), "/memory": ("GET", "memory"),
+         "/arrived": ("GET", "arrived")}
 
 
 def route(method, target, units, rounds=ROUNDS):
     """Map a request to one of:
-      ("facts",) ("rss",) ("flush",) ("shutdown",) ("unit", i, round_name)
+      ("facts",) ("rss",) ("memory",) ("arrived",) ("flush",) ("shutdown",) ("unit", i, round_name)
       ("error", http_status, message)
     """
     parts = urlsplit(target)

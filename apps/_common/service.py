@@ -4,6 +4,7 @@
     svc.route(method, target)   -> httpjson.route(...) with this app's units and rounds
     svc.admin(r)                -> (status, obj, after) for a non-unit route:
                                    GET /facts (+ extra_facts()), GET /rss, GET /memory,
+                                   GET /arrived (units at the normal barrier),
                                    POST /flush,
                                    POST /shutdown (after = shutdown, run once answered),
                                    and the JSON errors (404, 405, 400)
@@ -29,6 +30,11 @@ def _rss():
     return {"rss_kib": rss_kib()}
 
 
+def _arrivals():
+    from _common import unit  # here: unit imports the SDK helpers, the service layer loads first
+    return unit.arrived()
+
+
 class Service(object):
     def __init__(self, app_id, variant, units, extra_facts=None, shutdown=None, rounds=httpjson.ROUNDS):
         self.app_id = app_id
@@ -52,7 +58,8 @@ class Service(object):
         if kind == "error":
             return r[1], {"error": r[2]}, None
         probes = {"facts": (self.facts, "facts failed"), "rss": (_rss, "rss failed"),
-                  "memory": (memory.sample, "memory probe failed")}
+                  "memory": (memory.sample, "memory probe failed"),
+                  "arrived": (_arrivals, "arrived failed")}
         if kind in probes:
             read, failed = probes[kind]
             try:

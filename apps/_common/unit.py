@@ -47,6 +47,16 @@ _monotonic = getattr(time, "monotonic", time.time)
 PLANTED_LEAK = "planted-leak"
 _planted = []
 
+# Units that reached the normal round's barrier, in order (GET /arrived): what the harness waits on
+# when an app's units must arrive in turn (`arrival = "in-turn"` in matrix/axes/axes.toml).
+# list.append is atomic under the GIL, green and async models run one unit at a time.
+_arrived = []
+
+
+def arrived():
+    """GET /arrived: how many units have reached the normal barrier so far, and which."""
+    return {"normal": len(_arrived), "units": list(_arrived)}
+
 
 class Wait(object):
     """Wait at an N-party barrier, bounded by timeout."""
@@ -116,6 +126,7 @@ def normal_round(units, i, result, name, barrier):
             if barrier is None:
                 result["barrier"], result["barrier_waited_s"] = "skipped", 0.0
             else:
+                _arrived.append(i)  # every scope write of this unit is done: the next one may come
                 state, waited = yield Wait(barrier, units.barrier_timeout)
                 result["barrier"] = state
                 result["barrier_waited_s"] = round(waited, 4)

@@ -1,8 +1,9 @@
 """Reference app: a tornado.web.Application on Tornado's own HTTPServer, with
 the SDK's TornadoIntegration (see apps/README.md for the contract).
 
-Server: `tornado.httpserver.HTTPServer(app).listen(PORT, "127.0.0.1")` on the
-asyncio loop this process creates (Tornado 5+ runs on asyncio). `GET
+Server: `tornado.httpserver.HTTPServer(app)` on a socket bound to
+127.0.0.1:PORT with TCP_DEFER_ACCEPT (see DEFERRED_ACCEPT), on the asyncio
+loop this process creates (Tornado 5+ runs on asyncio). `GET
 /unit/<i>` is a handler whose `get` is `async def`: it runs the unit
 (_common.aio: asyncio.Event barrier; children through `asyncio.gather`, each
 child its own Task). `tornado.gen.multi` would do the same for native
@@ -26,6 +27,7 @@ from __future__ import absolute_import, print_function
 
 import asyncio
 import os
+import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -42,7 +44,7 @@ WRAPPED = ("tornado.web.RequestHandler._execute", "tornado.web.RequestHandler.lo
 JSON = "application/json"
 
 
-def make_application(tornado_web, svc, units):
+def make_application(tornado_web, svc, units, unwrapped_execute):
     class JsonHandler(tornado_web.RequestHandler):
         async def answer(self, status, obj):
             self.set_status(status)
@@ -58,6 +60,10 @@ def make_application(tornado_web, svc, units):
             await self.answer(status, obj)
 
     class AdminHandler(JsonHandler):
+        # The harness's own requests (/facts, /arrived, /flush...) keep Tornado's own _execute, not the
+        # SDK's: polling /arrived between two units must not change which hub the next unit clones.
+        _execute = unwrapped_execute
+
         async def get(self, *ignored):
             await self.admin()
 
@@ -77,20 +83,34 @@ def make_application(tornado_web, svc, units):
                                    log_function=log_request)
 
 
-async def serve(args, tornado_mod, tornado_web, httpserver):
+# DEFERRED_ACCEPT. Tornado's accept handler runs in ONE contextvars.Context, reused for every connection
+# (asyncio's add_reader keeps the Context it was given), and on Tornado 5 a request whose bytes are
+# already readable is parsed and dispatched inline, inside that handler: `_execute`'s first step (the
+# SDK's `with Hub(Hub.current)` on 0.x/1.x) then runs in the shared Context, and the next request
+# dispatched clones that request's hub. Whether the bytes are there at accept depends on load, so the
+# listening socket defers accept until they are (TCP_DEFER_ACCEPT), and the harness sends the units in
+# turn (`arrival = "in-turn"`): the order a loaded server sees, every time.
+async def serve(args, tornado_mod, tornado_web, httpserver, netutil):
     # Inside the running loop, before the server: AsyncioIntegration patches the
     # running loop's task factory. Every variant initialises at the same point.
+    unwrapped_execute = tornado_web.RequestHandler._execute  # before the integration replaces it
     how, enabled = sdk.init_framework(APP_ID, args, INTEGRATION)
     units = unit.Units.from_args(aio.AsyncioModel(), args)
-    extra = {"tornado": tornado_mod.version, "server": "tornado.httpserver.HTTPServer on asyncio",
+    extra = {"tornado": tornado_mod.version,
+             "server": "tornado.httpserver.HTTPServer on asyncio, TCP_DEFER_ACCEPT listening socket",
              "tornado_integration": how, "integrations_enabled": enabled}
     svc = service.Service(APP_ID, args.variant, args.units,
                           extra_facts=lambda: dict(extra, sdk_wrapped=facts.sdk_patched(WRAPPED)))
-    server = httpserver.HTTPServer(make_application(tornado_web, svc, units))
+    server = httpserver.HTTPServer(make_application(tornado_web, svc, units, unwrapped_execute))
     try:
-        server.listen(args.port, address="127.0.0.1")
+        sockets = netutil.bind_sockets(args.port, address="127.0.0.1")
     except Exception as exc:
         lifecycle.fail_bind(APP_ID, args.port, exc)
+    for sock in sockets:
+        # Accept a connection only once its request's bytes are there, as a loaded server does
+        # (nginx's `listen ... deferred`): see DEFERRED_ACCEPT.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 10)
+    server.add_sockets(sockets)
     log("tornado %s listening on http://127.0.0.1:%d/" % (tornado_mod.version, args.port))
     while True:  # until POST /shutdown (os._exit) or a watchdog
         await asyncio.sleep(3600)
@@ -101,12 +121,13 @@ def main(argv=None):
     try:
         import tornado
         import tornado.httpserver
+        import tornado.netutil
         import tornado.web
     except Exception as exc:  # e.g. Tornado 5 on Python 3.10+ (collections.MutableMapping)
         cli.die_stack(APP_ID, "cannot import tornado.web", exc)
     lifecycle.log_start(args, (("tornado", tornado.version),))
     forward_stdlib_logging()  # Tornado's own warnings and errors on stderr
-    aio.run_main(serve, args, tornado, tornado.web, tornado.httpserver)
+    aio.run_main(serve, args, tornado, tornado.web, tornado.httpserver, tornado.netutil)
 
 
 if __name__ == "__main__":

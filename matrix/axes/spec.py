@@ -97,6 +97,15 @@ class AppAxes:
     advice: Advice = field(default_factory=Advice)
     models: str = ""  # one line: what the app models (shown in the summary)
     system: tuple[str, ...] = ()  # Debian packages the stack needs besides Python ones (redis-server...)
+    arrival: str = "together"  # how the normal round's units are sent: see ARRIVALS
+
+
+#: How the harness sends a normal round's units. `together`: all N requests at once (the barrier forces
+#: the overlap). `in-turn`: unit k+1 is sent only once unit k has reached the barrier (GET /arrived), so
+#: every later unit is dispatched after every earlier one wrote its scope, and they still overlap at the
+#: barrier: the order in which a leak through "the request dispatched meanwhile clones the current
+#: hub" (Tornado 5's gen.coroutine) shows every time instead of by luck.
+ARRIVALS = ("together", "in-turn")
 
 
 @dataclass(frozen=True)
@@ -232,7 +241,7 @@ def parse_axes(data: dict) -> Axes:
 
     apps: dict[str, AppAxes] = {}
     app_keys = {"python", "variants", "axes", "requires", "routes", "memory", "default", "full", "note",
-                "not_applicable", "advice", "models", "system"}
+                "not_applicable", "advice", "models", "system", "arrival"}
     for app, table in data.get("apps", {}).items():
         known = known_apps()
         _need(app in known, f"apps.{app}: no apps/{app}/app.py; allowed: {', '.join(known)}")
@@ -259,6 +268,8 @@ def parse_axes(data: dict) -> Axes:
             _need(int(mem.get("windows", 8)) >= 3, f"apps.{app}.memory.windows: at least 3 (a slope needs points)")
             memory = MemoryProbe(mem["requests"], float(mem["per_request"]), int(mem.get("warmup", 50)),
                                  tuple(mem["routes"]) if "routes" in mem else None, int(mem.get("windows", 8)))
+        arrival = table.get("arrival", "together")
+        _need(arrival in ARRIVALS, f"apps.{app}.arrival = {arrival!r}: allowed: {', '.join(ARRIVALS)}")
         slices = {size: _slice(table[size], f"apps.{app}.{size}", axes) for size in SIZES if size in table}
         for size, chosen in slices.items():
             for variant in chosen.variants or ():
@@ -283,7 +294,8 @@ def parse_axes(data: dict) -> Axes:
                             requires, routes, memory, slices, tuple(rules),
                             _advice(table.get("advice", {}), f"apps.{app}.advice", _concrete(variants, aliases)),
                             str(table.get("models", "")),
-                            _str_list(table["system"], f"apps.{app}.system") if "system" in table else ())
+                            _str_list(table["system"], f"apps.{app}.system") if "system" in table else (),
+                            arrival)
     _need(bool(apps), "no [apps.*] table: nothing to run")
 
     cases = []

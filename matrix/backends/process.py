@@ -26,11 +26,13 @@ def kill_all_apps() -> int:
 
 
 def app_environ() -> dict[str, str]:
-    """A clean environment for an app: no inherited PYTHONPATH/virtualenv, no proxies."""
+    """A clean environment for an app: no inherited PYTHONPATH/virtualenv, no proxies. Bytecode is
+    written: the first app of an env caches what it imports (atomically, so apps of the same env side
+    by side are safe), and every later start skips compiling it (fastapi + uvicorn + the SDK: 0.9 s ->
+    0.5 s). The Docker backend compiles at image build instead (its containers' writes are thrown away)."""
     keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SSL_CERT_FILE", "TZ", "DOCKER_HOST")
     env = {k: v for k, v in os.environ.items() if k in keep}
     env["PYTHONUNBUFFERED"] = "1"
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
     env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
     return env
 

@@ -81,7 +81,7 @@ class Line:
         app = axes.apps[self.app]
         pins = self.pins_at(version)
         return Cell(self.app, variant, self.python, pins, backend, requires=unpinned(app.requires, pins),
-                    route=self.route, memory=None)
+                    route=self.route, memory=None, arrival=app.arrival)
 
 
 def final_releases(name: str, releases_of: Callable[[str], list[Release]] = releases) -> list[Release]:

@@ -65,7 +65,7 @@ def plan(models: list[Implied], stack: Stack, axes: Axes, lock: dict, backend: s
                 if reason and variant != "plain":
                     continue
                 cells.append(Cell(app.app, variant, stack.python, pins, backend, unsupported=reason or missing,
-                                  requires=unpinned(app.requires, pins), route=route))
+                                  requires=unpinned(app.requires, pins), route=route, arrival=app.arrival))
     return cells
 
 

@@ -255,7 +255,7 @@ def cell_from_id(cell_id: str, available: dict) -> Cell:
     check_releases(pins)
     return Cell(app, variant, python, pins, requires=unpinned(known.requires if known else (), pins), route=route,
                 memory=known.memory if known else None,
-                system=known.system if known else ())
+                system=known.system if known else (), arrival=known.arrival if known else "together")
 
 
 def check_releases(pins: tuple[tuple[str, str], ...]) -> None:

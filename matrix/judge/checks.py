@@ -198,6 +198,25 @@ def slope_ci(points: list[tuple[float, float]]) -> tuple[float, float, float]:
     return slope, slope - half, slope + half
 
 
+#: The probe may end once this many samples (4 windows of load) already show a leak by check_memory's own rule.
+EARLY_STOP_SAMPLES = 5
+
+
+def _memory_points(memory: dict[str, Any]) -> list[tuple[float, float]]:
+    return [(float(s[0]), float(s[1])) for s in memory.get("samples") or [] if s[1] is not None]
+
+
+def memory_leak_certain(memory: dict[str, Any]) -> bool:
+    """Whether the probe can stop before its last window: at least EARLY_STOP_SAMPLES samples, and the
+    slope's 95% interval already wholly above the threshold (the rule check_memory judges a leak by).
+    An SDK that keeps every request's objects slows down as they pile up, so its later windows are
+    the slowest; a cell without a leak always runs every window."""
+    points = _memory_points(memory)
+    if len(points) < EARLY_STOP_SAMPLES or len({x for x, _ in points}) < 3:
+        return False
+    return slope_ci(points)[1] > memory["threshold_per_request"]
+
+
 def check_memory(memory: dict[str, Any]) -> Check:
     """The SDK objects the app still holds after each window of load requests (flushed, gc'd) against
     the requests sent: a leak when the 95% confidence interval of the slope lies wholly above the
@@ -206,7 +225,7 @@ def check_memory(memory: dict[str, Any]) -> Check:
     if memory.get("error"):
         return Check(False, [f"memory probe failed: {memory['error']}"])
     samples = [s for s in memory.get("samples") or [] if s[1] is not None]
-    points = [(float(s[0]), float(s[1])) for s in samples]
+    points = _memory_points(memory)
     if len({x for x, _ in points}) < 3:
         return Check(False, [f"memory probe got {len(points)} sample(s) at {len({x for x, _ in points})} load "
                              "level(s); a slope needs 3"])
@@ -217,6 +236,8 @@ def check_memory(memory: dict[str, Any]) -> Check:
              f"{memory.get('windows', len(points) - 1)} windows after {memory['warmup']} warm-up: {slope:.3f} "
              f"objects/request, 95% CI [{low:.3f}, {high:.3f}] (threshold {limit:g}: a leak when the whole "
              f"interval is above it)" + (f"; RSS {rss[0]} -> {rss[-1]} KiB" if rss else "")]
+    if memory.get("stopped_early"):
+        lines.append(f"the probe stopped early: {memory['stopped_early']}")
     if memory.get("sdk_classes"):
         lines.append("most numerous SDK objects at the end: " + ", ".join(
             f"{name} {n}" for name, n in memory["sdk_classes"].items()))

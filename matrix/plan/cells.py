@@ -49,6 +49,8 @@ class Cell:
     # The pre-release lane (plan/sources.py): what the installer gets for sentry-sdk instead of
     # `sentry-sdk==<pin>` (a git URL at a commit, or a pre-release); the pin is then its label.
     sdk_requirement: str | None = field(default=None, compare=False)
+    # How the normal round's units are sent (the app's `arrival` in the axes): "together" or "in-turn".
+    arrival: str = field(default="together", compare=False)
 
     @property
     def id(self) -> str:

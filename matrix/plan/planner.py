@@ -87,7 +87,7 @@ def plan_cells(axes: Axes, lock: Mapping[str, Any], available: Collection[str],
                 rule = cannot or _not_applicable(app, concrete, python, route, pins)
                 cell = Cell(app.app, concrete, python, pins, backend, unsupported=rule or missing,
                             requires=unpinned(app.requires, pins), route=route, memory=probe,
-                            system=app.system)
+                            system=app.system, arrival=app.arrival)
                 (skipped if rule else cells).setdefault(cell.id, cell)
 
     for app in axes.apps.values():

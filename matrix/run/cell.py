@@ -121,9 +121,11 @@ def _note(log_path: str, text: str) -> None:
 
 
 def run_cell_once(cell: Cell, python: str, server: MockSentryServer, log_path: str, opts: RunOptions,
-                  session: Session, delivered: DeliveryPredicate, attempt: int = 1, log_rel: str = "") -> RunRecord:
+                  session: Session, delivered: DeliveryPredicate, attempt: int = 1, log_rel: str = "",
+                  memory_decided: Callable[[dict], bool] | None = None) -> RunRecord:
     """Start the app for this cell in `session`, run both rounds, flush, and record everything observed.
-    `delivered(units, normal answers)` says when every expected item has arrived."""
+    `delivered(units, normal answers)` says when every expected item has arrived; `memory_decided(probe so
+    far)` may end the memory probe early (both the judge's rules, handed in)."""
     record = RunRecord(cell_id=cell.id, units=opts.units, attempt=attempt, log=log_rel or log_path)
     project = server.new_project()
     port = free_port()
@@ -154,14 +156,22 @@ def run_cell_once(cell: Cell, python: str, server: MockSentryServer, log_path: s
         request_timeout = opts.barrier_timeout * 2 + 10
         for name in ROUNDS:
             t = time.monotonic()
-            record.responses[name] = drive_round(base, name, opts.units, request_timeout, cell.route)
+            # Units sent in turn (the app's `arrival`): only the normal round; the control shares one scope.
+            in_turn = opts.barrier_timeout if cell.arrival == "in-turn" and name == "normal" else None
+            notes: list[str] = []
+            record.responses[name] = drive_round(base, name, opts.units, request_timeout, cell.route,
+                                                 in_turn=in_turn, notes=notes)
+            if in_turn is not None:
+                notes.insert(0, f"{name} round: units sent in turn (each once the one before is at the barrier)")
+            for line in notes:
+                _note(log_path, line)
             record.timings[f"{name}_s"] = round(time.monotonic() - t, 3)
             if all(str(a.get("error", "")).startswith("no answer") for a in record.responses[name]):
                 _note(log_path, f"no unit of the {name} round answered: the app hangs; skipping the rest")
                 return record
         if cell.memory is not None:
             t = time.monotonic()
-            record.memory = probe_memory(cell, base, opts.units, request_timeout)
+            record.memory = probe_memory(cell, base, opts.units, request_timeout, memory_decided)
             record.timings["memory_s"] = round(time.monotonic() - t, 3)
         t = time.monotonic()
         settle = None

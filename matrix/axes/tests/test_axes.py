@@ -21,6 +21,8 @@ from matrix.plan.tests.test_plan import BASE
     (lambda d: d["apps"]["asyncio"]["default"].update({"sentry-sdk": ["latest"]}), "'latest' is not a version, 'newest' or 'oldest'"),
     (lambda d: d["cases"][0].update({"app": "django"}), "cases[0].app = 'django'"),
     (lambda d: d.update({"extra": 1}), "unknown top-level key"),
+    (lambda d: d["apps"]["asyncio"].update({"arrival": "staggered"}),
+     "apps.asyncio.arrival = 'staggered': allowed: together, in-turn"),
 ])
 def test_bad_axes_entries_get_one_line_errors(mutate, needle):
     data = copy.deepcopy(BASE)
