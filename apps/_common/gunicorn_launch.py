@@ -149,9 +149,9 @@ def _stop_gunicorn():
     except Exception:
         log_exception("client.close failed")
     arbiter = os.getppid()
-    log("POST /shutdown: SIGTERM to the gunicorn arbiter (pid %d)" % arbiter)
+    log("POST /shutdown: SIGQUIT to the gunicorn arbiter (pid %d)" % arbiter)
     try:
-        os.kill(arbiter, signal.SIGTERM)
+        os.kill(arbiter, signal.SIGQUIT)
     except OSError as exc:
         log("cannot signal the arbiter (%s): exiting the worker" % one_line(exc))
         os._exit(0)
@@ -159,8 +159,10 @@ def _stop_gunicorn():
 
 def shutdown():
     """The worker's POST /shutdown (service.Service(shutdown=...)): on a thread (green where the
-    worker class patched `threading`), once the answer is out, close the SDK client and SIGTERM
-    the gunicorn arbiter (os.getppid()), which stops the worker gracefully and exits 0."""
+    worker class patched `threading`), once the answer is out, close the SDK client and SIGQUIT
+    the gunicorn arbiter (os.getppid()): its quick shutdown, which exits 0 without the graceful
+    stop's wait for the worker's 1 s loop (1.1-1.2 s -> 0.3-0.4 s). Nothing is left to wait for:
+    the units have answered and the client is closed."""
     t = threading.Thread(target=_stop_gunicorn, name="ctxm-shutdown")
     t.daemon = True
     t.start()

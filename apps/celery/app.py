@@ -47,7 +47,7 @@ def _die_with_pdeathsig():
 def stop_children(grace=3.0):
     for proc in reversed(_children):
         if proc.poll() is None:
-            proc.terminate()
+            proc.send_signal(getattr(proc, "stop_signal", signal.SIGTERM))
     deadline = time.monotonic() + grace
     for proc in reversed(_children):
         try:
@@ -117,8 +117,11 @@ def start_worker(args, broker):
             "-Q", QUEUE, "-n", "ctxm-%d@127.0.0.1" % os.getpid(), "--loglevel", "INFO",
             "--without-gossip", "--without-mingle", "--without-heartbeat"]
     log("starting the worker: %s" % " ".join(argv[2:]))
-    _children.append(subprocess.Popen(argv, env=env, cwd=HERE, stdin=subprocess.DEVNULL,
-                                      preexec_fn=_die_with_pdeathsig))
+    worker = subprocess.Popen(argv, env=env, cwd=HERE, stdin=subprocess.DEVNULL, preexec_fn=_die_with_pdeathsig)
+    # Celery's cold shutdown (QUIT): by /shutdown the units have answered and the worker's client has
+    # flushed, so nothing is left to wait for (SIGTERM's warm shutdown took 1.7 s with prefork).
+    worker.stop_signal = signal.SIGQUIT
+    _children.append(worker)
 
 
 class Front(object):
