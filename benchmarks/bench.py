@@ -13,6 +13,9 @@ here or in the tests: this prints what it measured, against the targets it names
    the same figures for the committed results/history.json (benchmarks/bisect.py)
 
     python -m benchmarks.bench [--full] [--backend venv|docker|both] [--skip-runs] [--warmup all|default|none]
+
+A whole run this bench does not measure (a backend or size left out) is carried from the bench.json before,
+marked `carried_from` with that bench's date and command.
 """
 from __future__ import annotations
 
@@ -123,9 +126,10 @@ def assess(out: dict) -> list[dict]:
     return found
 
 
-def carried_full_runs(path: str, backends: list[str]) -> list[dict]:
-    """Without --full, the full-size runs of the bench before (same backends), kept and marked
-    `carried_from` (its date and command), so that bench.json still answers the full-size targets."""
+def carried_runs(path: str, measured: set[tuple[str, str]]) -> list[dict]:
+    """The whole runs of the bench before whose (backend, size) this bench did not measure (e.g. the
+    full size on venv, when this one ran the default size on Docker), kept and marked `carried_from`
+    (their own date and command), so that bench.json answers every target it has figures for."""
     try:
         with open(path) as fh:
             before = json.load(fh)
@@ -133,7 +137,7 @@ def carried_full_runs(path: str, backends: list[str]) -> list[dict]:
         return []
     carried = []
     for run in before.get("runs", []):
-        if run.get("size") == "full" and run.get("backend") in backends and "error" not in run:
+        if (run.get("backend"), run.get("size")) not in measured and "error" not in run:
             origin = run.get("carried_from") or {"generated_at": before.get("generated_at"),
                                                  "command": before.get("command")}
             carried.append(dict(run, carried_from=origin))
@@ -234,8 +238,9 @@ def main(argv: list[str] | None = None) -> int:
                     whole_run(backend, "full", CACHE_DIR)
                 out["runs"].append(whole_run(backend, "full", CACHE_DIR))
                 out["runs"] += [whole_run(backend, "full", CACHE_DIR, f"{k}/4") for k in range(1, 5)]
-    if not args.full and not args.skip_runs:
-        out["runs"] += carried_full_runs(os.path.join(REPO, "results", "bench.json"), backends)
+    if not args.skip_runs:
+        measured = {(run["backend"], run["size"]) for run in out["runs"]}
+        out["runs"] += carried_runs(os.path.join(REPO, "results", "bench.json"), measured)
     out["env"] = env_methods(interp)
     out["mock_server"] = ingest_rate()
     out["bomb_attack"] = bomb_attack()
@@ -252,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"run failed: {run['error']}")
             continue
         what = f"{run['size']} size" + (f" shard {run['shard']}" if run["shard"] else "") + f" on {run['backend']}"
+        if run.get("carried_from"):
+            what += f" (carried from the bench of {run['carried_from']['generated_at']})"
         print(f"{what}: {run['ran']} cells in {run['wall_s']} s (apps' own time {run['apps_own_s_sum']} s -> "
               f"{run['over_apps_per_core']}x the apps per core); {run['cells_over_10s']} cell(s) over 10 s; "
               f"slowest: {run['slowest'][0][0]} {run['slowest'][0][1]} s")

@@ -23,10 +23,10 @@ def test_an_unmeasured_target_is_said_so():
     assert all(a["note"] == "not measured" for a in found)
 
 
-def test_full_size_runs_of_the_bench_before_are_carried_and_marked(tmp_path):
+def test_runs_this_bench_did_not_measure_are_carried_from_the_one_before_and_marked(tmp_path):
     import json
 
-    from benchmarks.bench import carried_full_runs
+    from benchmarks.bench import carried_runs
 
     before = {"generated_at": "2026-12-02T07:00:00+00:00", "command": "nox -s bench -- --full",
               "runs": [{"backend": "venv", "size": "default", "shard": None, "ran": 598, "wall_s": 397.0},
@@ -36,11 +36,13 @@ def test_full_size_runs_of_the_bench_before_are_carried_and_marked(tmp_path):
                        {"backend": "docker", "size": "full", "shard": None, "error": "engine gone"}]}
     path = tmp_path / "bench.json"
     path.write_text(json.dumps(before))
-    carried = carried_full_runs(str(path), ["venv", "docker"])
+    carried = carried_runs(str(path), {("venv", "default"), ("docker", "default")})
     assert [(r["size"], r["shard"]) for r in carried] == [("full", None), ("full", "1/4")]
     assert all(r["carried_from"] == {"generated_at": before["generated_at"], "command": before["command"]}
                for r in carried)
     found = {a["target"]: a for a in assess({"runs": carried, "env": {}})}
     assert found["full (carried from the bench of 2026-12-02T07:00:00+00:00) size on venv, warm caches (s)"]["met"] is False
     assert "full size shard 1/4 on venv (carried from 2026-12-02T07:00:00+00:00) (s)" in found
-    assert carried_full_runs(str(tmp_path / "missing.json"), ["venv"]) == []
+    assert carried_runs(str(tmp_path / "missing.json"), set()) == []
+    again = carried_runs(str(path), {("venv", "full")})  # the default size on venv is carried this time
+    assert [(r["size"], r["shard"]) for r in again] == [("default", None)]
