@@ -16,6 +16,7 @@ from ..bisect.lines import LineError, domain, history_lines, parse_line, select_
 from ..bisect.runner import LineSearch, Runner, load_memo
 from ..paths import CACHE_DIR, REPO
 from ..report.files import load_results
+from ..report.runinfo import git_commit
 from ..report.html import render_html
 from ..bisect.search import DEFAULT_REPEATS, DEFAULT_STRIDE
 from ..run.cell import RunOptions
@@ -120,6 +121,8 @@ def cmd_bisect(args: argparse.Namespace) -> int:
     def done(s: LineSearch) -> None:
         logs = _keep_logs(runner, s, outdir, "logs")
         docs.append(line_doc(s.line, s.releases, s.bisection, s.measurements, logs, s.seconds))
+        docs[-1]["measured_by"] = {"command": "python -m matrix bisect " + args.pattern, "commit": git_commit()[0],
+                                   "backend": backend, "at": _now()}
 
     try:
         runner.run([search], done)
@@ -209,6 +212,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     earlier_wall = ((previous or {}).get("wall_s") or 0.0) if args.resume else 0.0
     finished: dict[str, dict[str, Any]] = {}
     label = args.command_label or "nox -s history"
+    commit = git_commit()[0]
     start = time.monotonic()
     total = sum(len(s.bisection.versions) for s in searches)
     print(f"backend: {backend}; {len(searches)} lines over {total} measurable releases; stride {args.stride}, "
@@ -232,6 +236,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         logs = _keep_logs(runner, s, results, HISTORY_LOGS)
         seconds = s.seconds + earlier.get(s.line.id, 0.0)  # a resumed line: the time it took before, too
         finished[s.line.id] = line_doc(s.line, s.releases, s.bisection, s.measurements, logs, seconds)
+        finished[s.line.id]["measured_by"] = {"command": label, "commit": commit, "backend": backend, "at": _now()}
         print(f"[{len(finished)}/{len(searches)}] " + _summary(finished[s.line.id]), flush=True)
         publish(final=False)
 

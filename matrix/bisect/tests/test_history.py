@@ -140,3 +140,24 @@ def test_check_reads_the_history_this_package_writes():
     assert History.span_of(found, "0.2.0").scope == "leak"
     assert History.span_of(found, "0.9.0").scope == "isolated"
     assert History.span_of(found, "0.6.0").scope == "unknown"
+
+
+def test_a_history_built_by_several_filtered_runs_names_every_run_and_its_lines():
+    b, measured = _search()
+    first = line_doc(Line("threads", "plain", "3.12", "sentry-sdk", (("sentry-sdk", "*"),)),
+                     [(v, None) for v in VERSIONS], b, measured, {}, 1.0)
+    second = dict(first, line="threads/plain/py3.7/sentry-sdk-*", python="3.7")
+    first["measured_by"] = {"command": "nox -s history -- --only app=threads", "commit": "a" * 40,
+                            "backend": "venv", "at": "2026-01-01T00:00:00+00:00"}
+    second["measured_by"] = {"command": "nox -s history -- --only app=gevent", "commit": "b" * 40,
+                             "backend": "docker", "at": "2026-01-02T00:00:00+00:00"}
+    doc = history_doc([first, second], "nox -s history -- --only app=gevent", "docker",
+                      "2026-01-02T00:00:00+00:00", 60.0)
+    assert [(r["command"], r["lines"]) for r in doc["runs"]] == [
+        ("nox -s history -- --only app=gevent", 1), ("nox -s history -- --only app=threads", 1)]
+    text = render_markdown(doc)
+    assert "Last written by `nox -s history -- --only app=gevent`" in text
+    assert "- `nox -s history -- --only app=threads` at aaaaaaaaaaaa, backend venv, 2026-01-01: 1 line(s)" in text
+    single = render_markdown(history_doc([second], "nox -s history -- --only app=gevent", "docker",
+                                         "2026-01-02T00:00:00+00:00", 60.0))
+    assert "The lines come from these runs" not in single
