@@ -116,12 +116,13 @@ def cmd_bisect(args: argparse.Namespace) -> int:
           f"measurable, stride {args.stride}, {args.repeat} confirmation runs per boundary side", flush=True)
     runner = _runner(args, backend, os.path.join(CACHE_DIR, "bisect"), os.path.join(outdir, "measurements.jsonl"))
     docs: list[dict[str, Any]] = []
+    commit = git_commit()[0]
     start = time.monotonic()
 
     def done(s: LineSearch) -> None:
         logs = _keep_logs(runner, s, outdir, "logs")
         docs.append(line_doc(s.line, s.releases, s.bisection, s.measurements, logs, s.seconds))
-        docs[-1]["measured_by"] = {"command": "python -m matrix bisect " + args.pattern, "commit": git_commit()[0],
+        docs[-1]["measured_by"] = {"command": "python -m matrix bisect " + args.pattern, "commit": commit,
                                    "backend": backend, "at": _now()}
 
     try:

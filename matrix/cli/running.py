@@ -24,7 +24,7 @@ from ..report.advice import SYMBOLS
 from ..report.diff import diff_results, render_diff
 from ..report.entries import cell_entry, results_document
 from ..report.files import load_results, write_results
-from ..report.runinfo import run_record
+from ..report.runinfo import git_commit, run_record
 from .bisecting import load_history
 from .progress import Progress, run_end
 from .common import (Interrupted, ResultsError, UsageError, committed_results, engine_options, lane_source,
@@ -131,6 +131,7 @@ def _failed_place(exc: OSError, results: str) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     opts = engine_options(args)
+    checkout = git_commit()  # the code this run loads: a commit made while it runs is not what it measured
     backend, engine = resolve_backend(args.backend)
     print(f"backend: {backend}" + (f" (Docker engine {engine})" if engine else ""), flush=True)
     skipped: list[Cell] = []
@@ -210,7 +211,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     # what this run (or shard) was: `merge` refuses shards of different runs (report/runinfo.py)
     doc["run"] = run_record("full" if args.full else "default", backend, args.shard,
                             [f"--only {e}" for e in args.only] + [f"--exclude {e}" for e in args.exclude],
-                            opts.repeat, opts.run.units, source.to_json() if source else None)
+                            opts.repeat, opts.run.units, source.to_json() if source else None, checkout)
+    if git_commit()[0] != checkout[0]:
+        print(f"note: the checkout moved to another commit while this run ran; it records {checkout[0][:12]}, "
+              "the commit it started from")
     committed = committed_results(results_path(args)) if not args.shard else None
     try:
         written = _write_results_whole(doc, args.results)

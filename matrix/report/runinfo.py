@@ -49,8 +49,10 @@ def git_commit(repo: str = REPO) -> tuple[str, bool]:
 
 
 def run_record(size: str, backend: str, shard: tuple[int, int] | None = None, filters: list[str] | None = None,
-               repeat: int = 1, units: int = 4, sdk_source: dict[str, str] | None = None) -> dict[str, Any]:
-    commit, dirty = git_commit()
+               repeat: int = 1, units: int = 4, sdk_source: dict[str, str] | None = None,
+               checkout: tuple[str, bool] | None = None) -> dict[str, Any]:
+    """`checkout`: (commit, dirty) taken when the run started (git_commit()); read now when not given."""
+    commit, dirty = checkout if checkout is not None else git_commit()
     return {
         "size": size,
         "shard": {"index": shard[0], "total": shard[1]} if shard else None,

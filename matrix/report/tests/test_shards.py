@@ -64,3 +64,24 @@ def test_dirty_means_the_code_differs_not_the_results_the_run_writes(tmp_path):
     assert git_commit(str(tmp_path))[1] is False  # the run rewrote its own results
     (tmp_path / "code.py").write_text("x = 2\n")
     assert git_commit(str(tmp_path))[1] is True
+
+
+def test_a_run_records_the_commit_it_started_from_not_one_made_while_it_ran(tmp_path):
+    import subprocess
+
+    from matrix.report.runinfo import git_commit, run_record
+
+    def git(*args):
+        return subprocess.run(["git", "-c", "user.email=t@example.invalid", "-c", "user.name=t", *args],
+                              cwd=tmp_path, check=True, capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("add", ".")
+    git("commit", "-qm", "first")
+    started = git_commit(str(tmp_path))  # what cmd_run takes before its cells run
+    (tmp_path / "code.py").write_text("x = 2\n")
+    git("commit", "-qam", "second, while the run runs")
+    record = run_record("full", "docker", (1, 4), checkout=started)
+    assert record["commit"] == started[0] != git("rev-parse", "HEAD")
+    assert record["shard"] == {"index": 1, "total": 4} and record["dirty"] is False
