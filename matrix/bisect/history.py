@@ -231,7 +231,7 @@ def history_doc(lines: list[dict[str, Any]], command: str, backend: str, generat
         by = d.get("measured_by") or {}
         key = (by.get("command"), by.get("commit"), by.get("backend"), by.get("committed_in"))
         entry = runs.setdefault(key, {"command": by.get("command"), "commit": by.get("commit"),
-                                      "backend": by.get("backend"), "at": by.get("at"), "lines": 0})
+                                      "backend": by.get("backend"), "at": None, "lines": 0})
         if by.get("committed_in"):  # lines from before runs recorded their commit: where git has them from
             entry["committed_in"] = by["committed_in"]
         entry["lines"] += 1

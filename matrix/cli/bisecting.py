@@ -32,6 +32,12 @@ def _now() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 
+def _measured_by(command: str, commit: str, backend: str) -> dict[str, str]:
+    """A finished line's provenance in history.json: the run (command, the commit it started from, backend)
+    and when the line finished."""
+    return {"command": command, "commit": commit, "backend": backend, "at": _now()}
+
+
 def _interpreters(backend: str) -> dict[str, str]:
     found = {minor: interp.version for minor, interp in get_backend(backend).interpreters().items()}
     lines_mod.INTERPRETERS.clear()
@@ -122,8 +128,7 @@ def cmd_bisect(args: argparse.Namespace) -> int:
     def done(s: LineSearch) -> None:
         logs = _keep_logs(runner, s, outdir, "logs")
         docs.append(line_doc(s.line, s.releases, s.bisection, s.measurements, logs, s.seconds))
-        docs[-1]["measured_by"] = {"command": "python -m matrix bisect " + args.pattern, "commit": commit,
-                                   "backend": backend, "at": _now()}
+        docs[-1]["measured_by"] = _measured_by("python -m matrix bisect " + args.pattern, commit, backend)
 
     try:
         runner.run([search], done)
@@ -237,7 +242,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         logs = _keep_logs(runner, s, results, HISTORY_LOGS)
         seconds = s.seconds + earlier.get(s.line.id, 0.0)  # a resumed line: the time it took before, too
         finished[s.line.id] = line_doc(s.line, s.releases, s.bisection, s.measurements, logs, seconds)
-        finished[s.line.id]["measured_by"] = {"command": label, "commit": commit, "backend": backend, "at": _now()}
+        finished[s.line.id]["measured_by"] = _measured_by(label, commit, backend)
         print(f"[{len(finished)}/{len(searches)}] " + _summary(finished[s.line.id]), flush=True)
         publish(final=False)
 
