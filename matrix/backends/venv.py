@@ -106,6 +106,10 @@ def _cached(path: str, key: str, interp: Interpreter, start: float) -> Env | Non
         return None
     with open(marker) as fh:
         info = json.load(fh)
+    if not os.path.exists(info["python"]):
+        # Its interpreter is gone: the env was made elsewhere (a cache under a worktree since removed,
+        # a moved directory) or its base interpreter was uninstalled. Not trusted: rebuilt in place.
+        return None
     return Env(key, path, info["python"], info["installed"], False, time.monotonic() - start, interp)
 
 
