@@ -13,7 +13,7 @@ from ..backends import get as get_backend
 from ..bisect import lines as lines_mod
 from ..bisect.history import history_doc, line_doc, render_line, render_markdown
 from ..bisect.lines import LineError, domain, history_lines, parse_line, select_lines
-from ..bisect.runner import LineSearch, Runner, load_memo
+from ..bisect.runner import LineSearch, Runner, load_memo, read_stream
 from ..paths import CACHE_DIR, REPO
 from ..report.files import load_results
 from ..report.runinfo import git_commit
@@ -91,7 +91,11 @@ def _runner(args: argparse.Namespace, backend: str, workdir: str, stream: str) -
         args.resume = True
     memo = load_memo(stream, backend, opts.run.units) if args.resume else {}
     if not args.resume and os.path.exists(stream):
-        os.remove(stream)
+        # Measured afresh, but the stream is not emptied: it keeps what earlier (filtered) runs measured for other
+        # lines, which a later --resume or --rejudge re-renders from. This run's measurements are appended and
+        # win over earlier ones of the same cell and repeat (load_memo keeps the last).
+        print(f"measuring afresh; {len(read_stream(stream))} earlier measurements stay in {_shown(stream)} "
+              "(a later --resume replays them for lines this run does not measure)", flush=True)
     if memo:
         print(f"resuming: {len(memo)} measurements from {_shown(stream)}"
               + ("; judging them again from their records" if args.rejudge else ""), flush=True)
@@ -205,11 +209,11 @@ def cmd_history(args: argparse.Namespace) -> int:
     os.makedirs(results, exist_ok=True)
     workdir = os.path.join(CACHE_DIR, "history")
     stream = os.path.join(workdir, STREAM)  # every measurement, kept: `--resume` replays (and re-renders) from it
-    runner = _runner(args, backend, workdir, stream)
     searches = []
     for line in lines:
         releases = domain(line, axes)
         searches.append(LineSearch.create(line, releases, axes, backend, args.stride, args.repeat))
+    runner = _runner(args, backend, workdir, stream)
     previous = load_history(results) if (args.only or args.exclude or args.resume) else None
     # a filtered run updates its lines in the existing history; a resumed one keeps the earlier run's times
     kept = [d for d in (previous or {}).get("lines", []) if d["line"] not in {l.id for l in lines}] \

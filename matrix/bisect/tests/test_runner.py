@@ -50,6 +50,22 @@ def test_a_real_bisect_finds_and_confirms_the_threads_boundary_and_resumes_from_
     assert again["lines"][0]["boundaries"] == line["boundaries"]
     assert "resuming:" in text and "0 measurements (0 app runs)" in text
 
+    # A fresh run over part of the range (as a filtered history run measures some lines again) measures its
+    # cells again and appends: the stream keeps the others, so resuming the whole range replays everything.
+    before = [json.loads(x) for x in open(tmp_path / "measurements.jsonl")]
+    outside = {m["cell"] for m in before if not m["cell"].startswith(("threads/plain/py3.12/sentry-sdk-2.26.1",
+                                                                       "threads/plain/py3.12/sentry-sdk-2.27"))}
+    part = subprocess.run([sys.executable, "-m", "matrix", "bisect", LINE, "--min", "2.26.1", "--max", "2.27.0",
+                           "--stride", "2", "--backend", "venv", "-j", "2", "--out", str(tmp_path)],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert part.returncode == 0, part.stderr[-2000:]
+    assert outside and "earlier measurements stay in" in part.stdout and "0 measurements" not in part.stdout
+    after = {m["cell"] for m in (json.loads(x) for x in open(tmp_path / "measurements.jsonl"))}
+    assert outside <= after
+    whole, text = _bisect(tmp_path, "--resume")
+    assert whole["lines"][0]["boundaries"] == line["boundaries"]
+    assert "0 measurements (0 app runs)" in text
+
 
 def test_rejudge_reads_the_kept_records_again_with_todays_judge(tmp_path):
     """A measurement judged by an older judge (SDK 0.7.0's repr-quoted extras read as another unit's data)
