@@ -171,9 +171,34 @@ def timeline(releases: list[tuple[str, str | None]], bisection: Bisection,
                 seen = [m for m in firsts if m]
                 row["verdicts"] = sorted({m.get("verdict") for m in seen})
                 row["reason"] = next((m.get("reason") for m in seen if m.get("reason")), "")
+                causes = unknown_causes([(v, m) for v, m in zip(measured, firsts) if m])
+                if len(causes) > 1:  # one range that cannot answer, for different reasons along it
+                    row["causes"] = causes
         rows.append(row)
         start = k
     return rows
+
+
+def unknown_causes(measured: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """A range that cannot answer, cut where the measured releases' reason changes: [{from, to, verdict,
+    reason}] (an old SDK that does not import on this Python, then newer ones whose integration refuses
+    the framework, are one range of `unknown` with two causes, each naming its own releases)."""
+    out: list[dict[str, Any]] = []
+    for version, m in measured:
+        cause = (m.get("verdict", "?"), m.get("reason", ""))
+        if out and (out[-1]["verdict"], out[-1]["reason"]) == cause:
+            out[-1]["to"] = version
+        else:
+            out.append({"from": version, "to": version, "verdict": cause[0], "reason": cause[1]})
+    return out
+
+
+def cause_text(row: dict[str, Any], limit: int = 160) -> str:
+    """What an unknown row shows: its verdicts and reason, or each cause with the releases it covers."""
+    if not row.get("causes"):
+        return f"{'/'.join(row.get('verdicts', []))}: {row.get('reason', '')[:limit]}"
+    return "; ".join(f"{c['from']}" + (f" – {c['to']}" if c["to"] != c["from"] else "")
+                     + f": {c['verdict']}: {c['reason'][:limit]}" for c in row["causes"])
 
 
 def story(rows: list[dict[str, Any]], dimension: str) -> list[dict[str, Any]]:
@@ -299,7 +324,7 @@ def render_line(d: dict[str, Any], base: str = "") -> list[str]:
             out.append(f"| {_span(row)} ({row['releases']}) | not measured | | | {'; '.join(row['reasons'])[:200]} |")
         elif row["kind"] == "unknown":
             out.append(f"| {_span(row)} ({row['releases']}) | cannot answer | cannot answer | {len(row['measured'])} "
-                       f"| {'/'.join(row.get('verdicts', []))}: {row.get('reason', '')[:160]} |")
+                       f"| {cause_text(row)} |")
         elif row["kind"] == "unresolved":
             out.append(f"| {_span(row)} ({row['releases']}) | not measured yet | | | |")
         else:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from matrix.bisect.history import explain, history_doc, line_doc, render_markdown, timeline
+from matrix.bisect.history import cause_text, explain, history_doc, line_doc, render_markdown, timeline
 from matrix.bisect.lines import Line
 from matrix.bisect.search import UNKNOWN, Answer, Bisection, run_bisection
 
@@ -75,6 +75,36 @@ def test_timeline_rows_cover_every_release_with_excluded_runs_in_between():
     assert rows[1]["verdicts"] == ["error"] and rows[1]["reason"] == "ImportError: x"
     assert rows[3]["reasons"] == ["requires Python >=3.8"]
     assert rows[0]["context_backend"] == ["thread-local"]
+
+
+def test_an_unknown_range_with_different_reasons_along_it_names_each_with_its_releases():
+    """Flask 3.1 on py3.13: SDK 0.x does not import (collections.Mapping), 1.x imports but its FlaskIntegration
+    refuses Flask 3.1. One range that cannot answer; a user on 1.20 must read the second reason, not the first."""
+    def reason(i):
+        return "ImportError: cannot import name 'Mapping'" if i < 10 else "FlaskIntegration: DidNotEnable"
+
+    measured = {}
+
+    def measure(version, repeat):
+        i = VERSIONS.index(version)
+        answer = ("isolated", "parallel") if i >= 16 else (UNKNOWN, UNKNOWN)
+        measured[(version, repeat)] = m(version, *answer, CONTEXTVARS if i >= 16 else None, repeat=repeat,
+                                        verdict="error" if i < 16 else None, reason=reason(i) if i < 16 else "")
+        return Answer(*answer, measured[(version, repeat)]["verdict"])
+
+    b = run_bisection(Bisection(VERSIONS, stride=4), measure)
+    rows = timeline([(v, None) for v in VERSIONS], b, measured)
+    assert [(r["from"], r["to"], r["kind"]) for r in rows] == [("0.0.0", "0.15.0", "unknown"),
+                                                                ("0.16.0", "0.19.0", "answer")]
+    causes = rows[0]["causes"]
+    assert [c["reason"] for c in causes] == [reason(0), reason(10)]
+    # each cause spans the releases measured with it (the samples: releases between two causes are not
+    # attributed to either, and the row says so by its gap)
+    assert [(c["from"], c["to"]) for c in causes] == [("0.0.0", "0.8.0"), ("0.12.0", "0.15.0")]
+    text = cause_text(rows[0])
+    assert text == ("0.0.0 – 0.8.0: error: ImportError: cannot import name 'Mapping'; "
+                    "0.12.0 – 0.15.0: error: FlaskIntegration: DidNotEnable")
+    assert cause_text(rows[1] | {"kind": "unknown", "verdicts": ["error"], "reason": "x"}) == "error: x"
 
 
 def test_line_doc_and_markdown_name_the_boundary_across_the_unknown_gap_with_links():
