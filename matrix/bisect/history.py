@@ -126,6 +126,16 @@ def boundary_doc(bisection: Bisection, b: Boundary, measurements: dict[tuple[str
     return doc
 
 
+def carried_lines(previous: list[dict[str, Any]], measuring: set[str],
+                  current: set[str]) -> tuple[list[dict[str, Any]], list[str]]:
+    """What a filtered run keeps of the history it updates: the lines it does not measure itself, if the
+    history still has them (`current`). A line whose fixed pins changed (its framework's newest release for
+    that Python, a not_applicable rule) has a new id: the old one is dropped, not shown beside it."""
+    kept = [d for d in previous if d["line"] not in measuring and d["line"] in current]
+    dropped = [d["line"] for d in previous if d["line"] not in current]
+    return kept, dropped
+
+
 def _strip_version(reason: str) -> str:
     """'gevent 1.2.0 ships no wheel ...' -> 'ships no wheel ...' (so consecutive exclusions group)."""
     words = reason.split(" ", 2)

@@ -11,7 +11,7 @@ from typing import Any
 from ..axes.spec import load_axes
 from ..backends import get as get_backend
 from ..bisect import lines as lines_mod
-from ..bisect.history import history_doc, line_doc, render_line, render_markdown
+from ..bisect.history import carried_lines, history_doc, line_doc, render_line, render_markdown
 from ..bisect.lines import LineError, domain, history_lines, parse_line, select_lines
 from ..bisect.runner import LineSearch, Runner, load_memo, read_stream
 from ..paths import CACHE_DIR, REPO
@@ -216,8 +216,12 @@ def cmd_history(args: argparse.Namespace) -> int:
     runner = _runner(args, backend, workdir, stream)
     previous = load_history(results) if (args.only or args.exclude or args.resume) else None
     # a filtered run updates its lines in the existing history; a resumed one keeps the earlier run's times
-    kept = [d for d in (previous or {}).get("lines", []) if d["line"] not in {l.id for l in lines}] \
-        if (args.only or args.exclude) else []
+    kept, dropped = carried_lines((previous or {}).get("lines", []), {line.id for line in lines},
+                                  {line.id for line in every_line})
+    kept = kept if (args.only or args.exclude) else []
+    if dropped:
+        print(f"dropped {len(dropped)} line(s) the history no longer has: {', '.join(dropped[:5])}"
+              + (" ..." if len(dropped) > 5 else ""), flush=True)
     earlier = {d["line"]: d.get("seconds", 0.0) for d in (previous or {}).get("lines", [])} if args.resume else {}
     earlier_wall = ((previous or {}).get("wall_s") or 0.0) if args.resume else 0.0
     finished: dict[str, dict[str, Any]] = {}

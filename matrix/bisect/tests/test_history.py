@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from matrix.bisect.history import cause_text, explain, history_doc, line_doc, render_markdown, timeline
+from matrix.bisect.history import carried_lines, cause_text, explain, history_doc, line_doc, render_markdown, timeline
 from matrix.bisect.lines import Line
 from matrix.bisect.search import UNKNOWN, Answer, Bisection, run_bisection
 
@@ -191,3 +191,15 @@ def test_a_history_built_by_several_filtered_runs_names_every_run_and_its_lines(
     single = render_markdown(history_doc([second], "nox -s history -- --only app=gevent", "docker",
                                          "2026-01-02T00:00:00+00:00", 60.0))
     assert "The lines come from these runs" not in single
+
+
+def test_a_filtered_run_keeps_the_other_lines_and_drops_the_ones_the_history_no_longer_has():
+    """Celery 5.3 turned out not to install on 3.7 (kombu 5.3 needs 3.8): the 3.7 lines now fix celery 5.2.7,
+    and the lines that fixed 5.3.0 (309 releases that could not answer) must leave the history."""
+    old_37 = "celery/plain/py3.7/sentry-sdk-*/celery-5.3.0/on-solo"
+    new_37 = "celery/plain/py3.7/sentry-sdk-*/celery-5.2.7/on-solo"
+    other = "celery/plain/py3.13/sentry-sdk-*/celery-5.7.0/on-solo"
+    measured_again = "threads/plain/py3.13/sentry-sdk-*"
+    previous = [{"line": old_37}, {"line": other}, {"line": measured_again}]
+    kept, dropped = carried_lines(previous, {new_37, measured_again}, {new_37, other, measured_again})
+    assert [d["line"] for d in kept] == [other] and dropped == [old_37]
