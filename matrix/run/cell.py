@@ -7,6 +7,7 @@ killed on the way out whatever happened.
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -54,18 +55,36 @@ def app_argv(python: str, cell: Cell, dsn: str, port: int, opts: RunOptions, app
     return argv + (["--route", cell.route] if cell.route else [])
 
 
-def wait_ready(app: AppProcess, url: str, timeout: float) -> dict | None:
-    """Poll /facts until it answers 200 (-> facts), the process dies, or time runs out (-> None)."""
+# /facts answered with a server error this many times in a row: the app is up, and every request it serves
+# fails (e.g. an SDK whose Django integration breaks the request_started signal of a newer Django). Waiting
+# out the start timeout would learn nothing more.
+BROKEN_ANSWERS = 3
+_EXCEPTION_LINE = re.compile(r"^(?:[\w.]+\.)?[A-Z]\w*(?:Error|Exception|Exit)(?::.*)?$")
+
+
+def wait_ready(app: AppProcess, url: str, timeout: float) -> tuple[dict | None, int | None]:
+    """Poll /facts until it answers 200 (-> facts, None), the process dies or time runs out (-> None, None),
+    or it answers with a server error BROKEN_ANSWERS times in a row (-> None, that HTTP status)."""
     deadline = time.monotonic() + timeout
+    broken = 0
     while time.monotonic() < deadline and app.alive():
         try:
             status, body = http("GET", url + "/facts", timeout=2)
             if status == 200 and isinstance(body, dict):
-                return body
+                return body, None
+            broken = broken + 1 if status >= 500 else 0
+            if broken >= BROKEN_ANSWERS:
+                return None, status
         except OSError:
-            pass
+            broken = 0
         time.sleep(0.05)
-    return None
+    return None, None
+
+
+def last_exception(path: str) -> str | None:
+    """The last exception line in the app's log (`TypeError: ...`): what made its requests fail."""
+    found = [line.strip() for line in _tail(path, 400) if _EXCEPTION_LINE.match(line.strip())]
+    return found[-1] if found else None
 
 
 def stop_app(app: AppProcess, url: str, grace: float = 5.0) -> None:
@@ -140,10 +159,14 @@ def run_cell_once(cell: Cell, python: str, server: MockSentryServer, log_path: s
     watchdog.daemon = True
     try:
         watchdog.start()
-        record.facts = wait_ready(app, base, opts.start_timeout)
+        record.facts, broken = wait_ready(app, base, opts.start_timeout)
         record.timings["start_s"] = round(time.monotonic() - t0, 3)
         if record.facts is None:
-            if app.alive():
+            if broken is not None:
+                cause = last_exception(log_path)
+                record.start_error = (f"the app answers every request with HTTP {broken} (/facts, "
+                                      f"{BROKEN_ANSWERS} times in a row)" + (f": {cause}" if cause else ""))
+            elif app.alive():
                 record.timed_out = record.timed_out or "start"
                 record.start_error = f"the app did not answer /facts within {opts.start_timeout:g}s"
             else:
