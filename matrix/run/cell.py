@@ -55,26 +55,31 @@ def app_argv(python: str, cell: Cell, dsn: str, port: int, opts: RunOptions, app
     return argv + (["--route", cell.route] if cell.route else [])
 
 
-# /facts answered with a server error this many times in a row: the app is up, and every request it serves
-# fails (e.g. an SDK whose Django integration breaks the request_started signal of a newer Django). Waiting
-# out the start timeout would learn nothing more.
-BROKEN_ANSWERS = 3
+# /facts answered with a server error this many times in a row, over at least BROKEN_SECONDS: the app is up,
+# and every request it serves fails (e.g. an SDK whose Django integration breaks the request_started signal
+# of a newer Django). Waiting out the start timeout would learn nothing more; a server error while an app
+# warms up (none is known) would have to outlast both bounds to be taken for this.
+BROKEN_ANSWERS = 5
+BROKEN_SECONDS = 1.0
 _EXCEPTION_LINE = re.compile(r"^(?:[\w.]+\.)?[A-Z]\w*(?:Error|Exception|Exit)(?::.*)?$")
 
 
 def wait_ready(app: AppProcess, url: str, timeout: float) -> tuple[dict | None, int | None]:
     """Poll /facts until it answers 200 (-> facts, None), the process dies or time runs out (-> None, None),
-    or it answers with a server error BROKEN_ANSWERS times in a row (-> None, that HTTP status)."""
+    or it keeps answering with a server error (BROKEN_ANSWERS in a row over BROKEN_SECONDS: -> None, status)."""
     deadline = time.monotonic() + timeout
-    broken = 0
+    broken, since = 0, 0.0
     while time.monotonic() < deadline and app.alive():
         try:
             status, body = http("GET", url + "/facts", timeout=2)
             if status == 200 and isinstance(body, dict):
                 return body, None
-            broken = broken + 1 if status >= 500 else 0
-            if broken >= BROKEN_ANSWERS:
-                return None, status
+            if status >= 500:
+                broken, since = broken + 1, since if broken else time.monotonic()
+                if broken >= BROKEN_ANSWERS and time.monotonic() - since >= BROKEN_SECONDS:
+                    return None, status
+            else:
+                broken = 0
         except OSError:
             broken = 0
         time.sleep(0.05)
@@ -165,7 +170,7 @@ def run_cell_once(cell: Cell, python: str, server: MockSentryServer, log_path: s
             if broken is not None:
                 cause = last_exception(log_path)
                 record.start_error = (f"the app answers every request with HTTP {broken} (/facts, "
-                                      f"{BROKEN_ANSWERS} times in a row)" + (f": {cause}" if cause else ""))
+                                      f"{BROKEN_ANSWERS}+ times in a row)" + (f": {cause}" if cause else ""))
             elif app.alive():
                 record.timed_out = record.timed_out or "start"
                 record.start_error = f"the app did not answer /facts within {opts.start_timeout:g}s"
