@@ -74,3 +74,25 @@ def test_app_starts_answers_facts_and_runs_units(cell, server, tmp_path):
     assert judgement.verdict in {"isolated", "leak", "nested", "lost"}, judgement.reason
     assert record.exit_signal is None or not record.killed, "the app did not stop when asked"
     assert os.path.getsize(log) > 0
+
+
+def test_an_app_that_cannot_import_its_framework_names_the_exception_not_the_sdks_last_log_line(server, tmp_path):
+    """Twisted 23.10 imports the `cgi` module, which Python 3.13 removed: the app exits before answering, and
+    the SDK's own debug lines ("background worker got kill request") come after the traceback. The cell's
+    reason is the exception."""
+    from matrix.cli.running import cell_from_id
+
+    if "3.13" not in INTERPRETERS:
+        pytest.skip("Python 3.13 is not installed")
+    cell = cell_from_id("twisted/plain/py3.13/sentry-sdk-2.75.0/twisted-23.10.0", INTERPRETERS)
+    try:
+        env = prepare_env(INTERPRETERS[cell.python], cell.pin_specs(), requires=list(cell.requires))
+    except EnvUnsupported as exc:
+        pytest.skip(f"does not install here: {exc}")
+    log = tmp_path / "cell.log"
+    record = run_cell_once(cell, env.python, server, str(log), RunOptions(), VenvSession(), expected_items,
+                           log_rel=str(log))
+    assert not record.started
+    assert record.start_error == ("the app exited before answering (exit 1): "
+                                  "ModuleNotFoundError: No module named 'cgi'")
+    assert "background worker got kill request" in log.read_text()  # what the reason used to be

@@ -86,6 +86,22 @@ def wait_ready(app: AppProcess, url: str, timeout: float) -> tuple[dict | None, 
     return None, None
 
 
+_APP_ERROR_LINE = re.compile(r"^[\w-]+: error: ")
+
+
+def exit_cause(path: str) -> str:
+    """Why an app exited before answering, from its log: its own `<app>: error: ...` line, else the last
+    exception line (`ModuleNotFoundError: No module named 'cgi'`), else its last line that is not the SDK's
+    debug output (an exiting SDK logs "background worker got kill request" after the cause)."""
+    lines = [line.strip() for line in _tail(path, 60) if line.strip() and not line.startswith("[matrix")]
+    for pick in (lambda line: _APP_ERROR_LINE.match(line), lambda line: _EXCEPTION_LINE.match(line),
+                 lambda line: not line.startswith("[sentry]")):
+        found = [line for line in lines if pick(line)]
+        if found:
+            return found[-1]
+    return lines[-1] if lines else "no output"
+
+
 def last_exception(path: str) -> str | None:
     """The last exception line in the app's log (`TypeError: ...`): what made its requests fail."""
     found = [line.strip() for line in _tail(path, 400) if _EXCEPTION_LINE.match(line.strip())]
@@ -175,9 +191,7 @@ def run_cell_once(cell: Cell, python: str, server: MockSentryServer, log_path: s
                 record.timed_out = record.timed_out or "start"
                 record.start_error = f"the app did not answer /facts within {opts.start_timeout:g}s"
             else:
-                tail = [line for line in _tail(log_path) if line.strip() and not line.startswith("[matrix")]
-                record.start_error = f"the app exited before answering (exit {app.returncode}): " + (
-                    tail[-1].strip() if tail else "no output")
+                record.start_error = f"the app exited before answering (exit {app.returncode}): {exit_cause(log_path)}"
             return record
         record.started = True
         # A unit may wait at two bounded barriers (units, then its children): beyond that it hangs.
