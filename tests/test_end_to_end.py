@@ -114,3 +114,27 @@ def test_report_diff_lists_changed_new_and_vanished(tmp_path):
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     if os.path.exists(os.path.join(REPO, "results", "matrix.json")):
         assert proc.returncode == 0 and "no difference" in proc.stdout
+
+
+def test_after_the_lock_changes_only_new_cells_run_and_unplanned_ones_leave(tmp_path, python_minor):
+    """After `update-axes` moves a boundary, `--only verdict=new` runs just the cells no earlier run answered,
+    and a cell the plan no longer has leaves the results instead of staying beside them, stale."""
+    results = tmp_path / "results"
+    narrow = ["--only", "app=threads", "--only", f"python={python_minor}", "--only", f"sentry-sdk=1.45.1,{SDK}"]
+    run = [sys.executable, "-m", "matrix", "run", "--backend", "venv", "-j", "2", "--results", str(results)]
+    first = subprocess.run(run + narrow, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-2000:]
+    doc = json.loads((results / "matrix.json").read_text())
+    assert len(doc["cells"]) >= 2
+    removed = doc["cells"].pop(0)  # as if the lock had just added this cell
+    stale = dict(doc["cells"][0], id=doc["cells"][0]["id"].replace("/sentry-sdk-", "/sentry-sdk-0.0.1-was-"))
+    doc["cells"].append(stale)  # as if the lock had dropped this one
+    (results / "matrix.json").write_text(json.dumps(doc))
+    again = subprocess.run(run + narrow + ["--only", "verdict=new"], cwd=REPO, capture_output=True, text=True,
+                           timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "1 cell(s) of the earlier results are no longer planned" in again.stdout
+    after = json.loads((results / "matrix.json").read_text())
+    ids = [c["id"] for c in after["cells"]]
+    assert removed["id"] in ids and stale["id"] not in ids
+    assert len(ids) == len(doc["cells"])  # the one new cell in, the stale one out

@@ -52,9 +52,11 @@ def resolve_backend(requested: str) -> tuple[str, str | None]:
         raise UsageError(str(exc)) from None
 
 
-def planned(args: argparse.Namespace, backend: str, not_planned: list[Cell] | None = None) -> list[Cell]:
+def planned(args: argparse.Namespace, backend: str, not_planned: list[Cell] | None = None,
+            every: set[str] | None = None) -> list[Cell]:
     """The cells of this size on this backend, filtered (--only/--exclude) and sharded. The combinations
-    that cannot run (the lock, the axes' not_applicable rules) go to `not_planned`, unfiltered."""
+    that cannot run (the lock, the axes' not_applicable rules) go to `not_planned`, unfiltered; the ids of
+    every cell of the size, before the filters, to `every`."""
     from .. import backends
 
     available = backends.get(backend).interpreters()
@@ -70,6 +72,8 @@ def planned(args: argparse.Namespace, backend: str, not_planned: list[Cell] | No
         skipped = apply_sdk_source(skipped, source, newest_sdk(lock))
     if not_planned is not None:
         not_planned.extend(skipped)
+    if every is not None:
+        every.update(c.id for c in cells)
     try:
         only = [parse_filter(expr, cells) for expr in args.only]
         exclude = [parse_filter(expr, cells) for expr in args.exclude]

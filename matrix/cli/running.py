@@ -142,7 +142,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     if source is not None:
         print(f"pre-release lane: sentry-sdk {source.label} from {source.requirement} ({source.detail})", flush=True)
-    cells = planned(args, backend, skipped)
+    every: set[str] = set()
+    cells = planned(args, backend, skipped, every)
     if not cells:
         raise UsageError("the filters select no cell; `python -m matrix plan` lists them")
     stream_path = os.path.join(args.results, "matrix.partial.jsonl")
@@ -199,8 +200,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         stream.close()
     ordered = [entries[c.id] for c in cells if c.id in entries]
     if (args.only or args.exclude) and previous_verdicts(results_path(args)):
-        # a filtered run updates its cells in the existing results instead of dropping the rest
-        previous = {c["id"]: c for c in load_results(results_path(args))["cells"]}
+        # a filtered run updates its cells in the existing results instead of dropping the rest; a cell the
+        # plan no longer has (the lock changed: e.g. a history boundary moved) is dropped, not kept stale
+        earlier = load_results(results_path(args))["cells"]
+        previous = {c["id"]: c for c in earlier if c["id"] in every}
+        if len(previous) < len(earlier):
+            print(f"{len(earlier) - len(previous)} cell(s) of the earlier results are no longer planned "
+                  "(the lock or the axes changed): dropped", flush=True)
         previous.update({e["id"]: e for e in ordered})
         ordered = list(previous.values())
     doc = results_document(ordered, command=args.command_label or "nox -s matrix", backend=backend,

@@ -30,7 +30,7 @@ class CellFilter:
         elif self.key == "route":
             value = cell.route or ""
         elif self.key == "verdict":
-            value = verdicts.get(cell.id, "")
+            value = verdicts.get(cell.id) or "new"  # a cell no earlier run answered (e.g. the lock added it)
         else:
             value = dict(cell.pins).get(self.key, "")
         return value in self.values
@@ -58,7 +58,7 @@ def parse_filter(expr: str, cells: Iterable[Cell]) -> CellFilter:
 
 def _known_values(key: str, cells: list[Cell]) -> set[str] | None:
     if key == "verdict":
-        return {"isolated", "leak", "nested", "lost", "error", "timeout", "unsupported", "flaky"}
+        return {"isolated", "leak", "nested", "lost", "error", "timeout", "unsupported", "flaky", "new"}
     if key == "app":
         return {c.app for c in cells}
     if key == "variant":
