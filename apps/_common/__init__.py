@@ -27,3 +27,5 @@ Modules:
   facts     -- the GET /facts document (context backend read from the SDK)
   log       -- tiny stderr logger used by the apps
 """
+
+from _common import pathguard  # noqa: E402,F401  (app folders never import as packages)

@@ -9,3 +9,5 @@
 Valid Python 2.7 and 3.6+ syntax; nothing here imports sentry_sdk in the
 gunicorn arbiter (only the worker does, after gunicorn's monkeypatching).
 """
+
+import _common  # noqa: E402,F401  (installs _common.pathguard before settings.py imports the SDK)

@@ -96,3 +96,33 @@ def test_an_app_that_cannot_import_its_framework_names_the_exception_not_the_sdk
     assert record.start_error == ("the app exited before answering (exit 1): "
                                   "ModuleNotFoundError: No module named 'cgi'")
     assert "background worker got kill request" in log.read_text()  # what the reason used to be
+
+
+def test_app_folders_do_not_import_as_packages_where_the_real_one_is_missing(server, tmp_path):
+    """apps/ is on the apps' sys.path (for _common and _django). Without the guard, `import channels` in the
+    django-gevent app found apps/channels/ as a namespace package, and sentry-sdk 2.26.1-2.49.0's
+    DjangoIntegration, taking Channels for installed, failed in init on channels.__version__: those 121 SDK
+    releases read "cannot answer" in the history. With it, the cell answers like its neighbours."""
+    import subprocess
+    import sys
+
+    from matrix.cli.running import cell_from_id
+
+    apps = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    probe = subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, %r); import _common\n"
+                            "try:\n    import channels\nexcept ImportError as exc:\n    print(type(exc).__name__)\n"
+                            "import json; print(json.__name__)" % apps], capture_output=True, text=True, timeout=60)
+    assert probe.stdout.split() == ["ModuleNotFoundError", "json"], probe.stderr
+    if "3.13" not in INTERPRETERS:
+        pytest.skip("Python 3.13 is not installed")
+    cell = cell_from_id("django-gevent/plain/py3.13/sentry-sdk-2.45.0/gevent-26.9.0", INTERPRETERS)
+    try:
+        env = prepare_env(INTERPRETERS[cell.python], cell.pin_specs(), requires=list(cell.requires))
+    except EnvUnsupported as exc:
+        pytest.skip(f"does not install here: {exc}")
+    assert "channels" not in env.installed
+    log = tmp_path / "cell.log"
+    record = run_cell_once(cell, env.python, server, str(log), RunOptions(), VenvSession(), expected_items,
+                           log_rel=str(log))
+    assert record.started, record.start_error
+    assert judge(record).scope == "isolated"
