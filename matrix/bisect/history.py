@@ -6,6 +6,7 @@ explaining the change from what the apps' `/facts` said on both sides.
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Iterable
 
 from .search import UNKNOWN, Bisection, Boundary
@@ -180,7 +181,7 @@ def timeline(releases: list[tuple[str, str | None]], bisection: Bisection,
             if row["kind"] == "unknown":
                 seen = [m for m in firsts if m]
                 row["verdicts"] = sorted({m.get("verdict") for m in seen})
-                row["reason"] = next((m.get("reason") for m in seen if m.get("reason")), "")
+                row["reason"] = one_line(next((m.get("reason") for m in seen if m.get("reason")), ""))
                 causes = unknown_causes([(v, m) for v, m in zip(measured, firsts) if m])
                 if len(causes) > 1:  # one range that cannot answer, for different reasons along it
                     row["causes"] = causes
@@ -195,7 +196,7 @@ def unknown_causes(measured: list[tuple[str, dict[str, Any]]]) -> list[dict[str,
     the framework, are one range of `unknown` with two causes, each naming its own releases)."""
     out: list[dict[str, Any]] = []
     for version, m in measured:
-        cause = (m.get("verdict", "?"), m.get("reason", ""))
+        cause = (m.get("verdict", "?"), one_line(m.get("reason", "")))
         if out and (out[-1]["verdict"], out[-1]["reason"]) == cause:
             out[-1]["to"] = version
         else:
@@ -203,10 +204,20 @@ def unknown_causes(measured: list[tuple[str, dict[str, Any]]]) -> list[dict[str,
     return out
 
 
+_PATH_IN_PARENS = re.compile(r"\((?:/[^()\s]*)+\)")
+
+
+def one_line(reason: str) -> str:
+    """A reason as one line, without this machine's paths: an HTML error page's whitespace collapsed, and
+    '(/work/.../.matrix/envs/<key>/lib/.../flask/__init__.py)' as '(...)', so that releases failing the same
+    way group into one cause instead of one per environment."""
+    return _PATH_IN_PARENS.sub("(...)", " ".join(reason.split()))
+
+
 def cause_text(row: dict[str, Any], limit: int = 160) -> str:
     """What an unknown row shows: its verdicts and reason, or each cause with the releases it covers."""
     if not row.get("causes"):
-        return f"{'/'.join(row.get('verdicts', []))}: {row.get('reason', '')[:limit]}"
+        return f"{'/'.join(row.get('verdicts', []))}: {one_line(row.get('reason', ''))[:limit]}"
     return "; ".join(f"{c['from']}" + (f" – {c['to']}" if c["to"] != c["from"] else "")
                      + f": {c['verdict']}: {c['reason'][:limit]}" for c in row["causes"])
 

@@ -224,6 +224,7 @@ def cmd_history(args: argparse.Namespace) -> int:
               + (" ..." if len(dropped) > 5 else ""), flush=True)
     earlier = {d["line"]: d.get("seconds", 0.0) for d in (previous or {}).get("lines", [])} if args.resume else {}
     earlier_wall = ((previous or {}).get("wall_s") or 0.0) if args.resume else 0.0
+    previous_by = {d["line"]: d.get("measured_by") for d in (previous or {}).get("lines", [])} if args.resume else {}
     finished: dict[str, dict[str, Any]] = {}
     label = args.command_label or "nox -s history"
     commit = git_commit()[0]
@@ -250,7 +251,11 @@ def cmd_history(args: argparse.Namespace) -> int:
         logs = _keep_logs(runner, s, results, HISTORY_LOGS)
         seconds = s.seconds + earlier.get(s.line.id, 0.0)  # a resumed line: the time it took before, too
         finished[s.line.id] = line_doc(s.line, s.releases, s.bisection, s.measurements, logs, seconds)
-        finished[s.line.id]["measured_by"] = _measured_by(label, commit, backend)
+        earlier_by = previous_by.get(s.line.id)
+        # a resumed line that measured nothing here (replayed from the stream, re-rendered) keeps the run that
+        # measured it; one this run measured (any part of) is this run's
+        finished[s.line.id]["measured_by"] = earlier_by if (s.started is None and earlier_by) else \
+            _measured_by(label, commit, backend)
         print(f"[{len(finished)}/{len(searches)}] " + _summary(finished[s.line.id]), flush=True)
         publish(final=False)
 

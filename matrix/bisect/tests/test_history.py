@@ -105,6 +105,14 @@ def test_an_unknown_range_with_different_reasons_along_it_names_each_with_its_re
     assert text == ("0.0.0 – 0.8.0: error: ImportError: cannot import name 'Mapping'; "
                     "0.12.0 – 0.15.0: error: FlaskIntegration: DidNotEnable")
     assert cause_text(rows[1] | {"kind": "unknown", "verdicts": ["error"], "reason": "x"}) == "error: x"
+    # the same failure in two environments is one cause, and an HTML error page is one line
+    from matrix.bisect.history import unknown_causes
+    flask = "FlaskIntegration: ImportError: cannot import name '_request_ctx_stack' from 'flask' ({}/flask/__init__.py)"
+    same = unknown_causes([("0.6.4", {"verdict": "error", "reason": flask.format("/w/.matrix/envs/2e55/lib")}),
+                           ("0.7.2", {"verdict": "error", "reason": flask.format("/w/.matrix/envs/8563/lib")}),
+                           ("0.16.4", {"verdict": "error", "reason": "HTTP 500: \n<!doctype html>\n<title>x</title>"})])
+    assert [(c["from"], c["to"]) for c in same] == [("0.6.4", "0.7.2"), ("0.16.4", "0.16.4")]
+    assert same[0]["reason"].endswith("from 'flask' (...)") and same[1]["reason"] == "HTTP 500: <!doctype html> <title>x</title>"
 
 
 def test_line_doc_and_markdown_name_the_boundary_across_the_unknown_gap_with_links():
