@@ -35,7 +35,8 @@ def _flag_changes(before: dict, after: dict, what: str) -> list[str]:
     return out
 
 
-def explain(before: dict[str, Any], after: dict[str, Any], dimension: str | None = None) -> str:
+def explain(before: dict[str, Any], after: dict[str, Any], dimension: str | None = None,
+            package: str = "sentry-sdk") -> str:
     """One line: what the apps' /facts show changed between the two measurements (first runs); where they
     show nothing, what the run showed on the side that leaked / nested (`dimension`'s evidence)."""
     parts: list[str] = []
@@ -68,9 +69,14 @@ def explain(before: dict[str, Any], after: dict[str, Any], dimension: str | None
     if parts:
         return "; ".join(parts)
     storage = bf.get("context_backend") or "?"
-    text = (f"the apps' /facts show no difference (context storage {storage} on both sides): the change is in the "
-            "SDK's code paths, not in what it stores its context in")
-    shown = [f"{m.get('packages', {}).get('sentry-sdk', '')} {line}".strip()
+    if package == "sentry-sdk":
+        text = (f"the apps' /facts show no difference (context storage {storage} on both sides): the change is in "
+                "the SDK's code paths, not in what it stores its context in")
+    else:  # a framework line: the SDK is the same release on both sides
+        sdk = (before.get("packages") or {}).get("sentry-sdk", "?")
+        text = (f"the apps' /facts show no difference (context storage {storage} on both sides, sentry-sdk {sdk} on "
+                f"both): the change is in {package}'s own code")
+    shown = [f"{m.get('packages', {}).get(package, '')} {line}".strip()
              for m in (before, after) if (line := evidence_line(m, dimension))]
     return text + (" (" + "; ".join(shown) + ")" if shown else "")
 
@@ -112,12 +118,12 @@ def _side(bisection: Bisection, index: int, measurements: dict[tuple[str, int], 
 
 
 def boundary_doc(bisection: Bisection, b: Boundary, measurements: dict[tuple[str, int], dict],
-                 logs: dict[str, str]) -> dict[str, Any]:
+                 logs: dict[str, str], package: str = "sentry-sdk") -> dict[str, Any]:
     before, after = (measurements.get((bisection.versions[i], 1), {}) for i in (b.before, b.after))
     doc = {"dimension": b.dimension, "from": b.old, "to": b.new, "confirmed": b.confirmed,
            "before": _side(bisection, b.before, measurements, logs),
            "after": _side(bisection, b.after, measurements, logs),
-           "explanation": explain(before, after, b.dimension)}
+           "explanation": explain(before, after, b.dimension, package)}
     if b.between or b.unmeasured:
         reasons = sorted({(measurements.get((bisection.versions[i], 1)) or {}).get("verdict", "?") for i in b.between})
         doc["between"] = {"measured": [bisection.versions[i] for i in b.between], "unmeasured": b.unmeasured,
@@ -260,7 +266,7 @@ def line_doc(line, releases: list[tuple[str, str | None]], bisection: Bisection,
         "stride": bisection.stride, "repeats": bisection.repeats, "seconds": round(seconds, 1),
         "timeline": (rows := timeline(releases, bisection, measurements)),
         "story": {dim: story(rows, dim) for dim in ("scope", "tracing")},
-        "boundaries": [boundary_doc(bisection, b, measurements, logs) for b in bisection.boundaries()],
+        "boundaries": [boundary_doc(bisection, b, measurements, logs, line.package) for b in bisection.boundaries()],
         "answers": {v: {"scope": m["scope"], "tracing": m["tracing"], "verdict": m["verdict"],
                         "context_backend": m.get("context_backend")}
                     for (v, r), m in sorted(measurements.items(), key=lambda kv: bisection.versions.index(kv[0][0]))

@@ -211,3 +211,14 @@ def test_a_filtered_run_keeps_the_other_lines_and_drops_the_ones_the_history_no_
     previous = [{"line": old_37}, {"line": other}, {"line": measured_again}]
     kept, dropped = carried_lines(previous, {new_37, measured_again}, {new_37, other, measured_again})
     assert [d["line"] for d in kept] == [other] and dropped == [old_37]
+
+
+def test_a_framework_lines_boundary_without_a_facts_difference_is_put_on_the_framework_not_the_sdk():
+    """twisted 20.3.0 -> 21.2.0 with sentry-sdk fixed: inlineCallbacks starts copying the caller's context.
+    The SDK did not change, so the explanation must not say the change is in the SDK's code paths."""
+    facts = {"context_backend": "contextvars"}
+    before = {"facts": facts, "packages": {"sentry-sdk": "2.75.0", "twisted": "20.3.0"}}
+    after = {"facts": facts, "packages": {"sentry-sdk": "2.75.0", "twisted": "21.2.0"}}
+    text = explain(before, after, "scope", package="twisted")
+    assert "twisted's own code" in text and "sentry-sdk 2.75.0 on both" in text and "SDK's code paths" not in text
+    assert "SDK's code paths" in explain(before, after, "scope")
