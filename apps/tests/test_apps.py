@@ -17,6 +17,7 @@ from matrix.judge.verdict import judge
 from matrix.plan.planner import plan_cells
 from matrix.run.cell import RunOptions, run_cell_once
 from matrix.sentry.server import MockSentryServer
+from named_cell import run_named_cell
 
 CONTEXT_BACKENDS = {"contextvars", "thread-local", "aiocontextvars"}
 INTERPRETERS = discover()
@@ -80,18 +81,7 @@ def test_an_app_that_cannot_import_its_framework_names_the_exception_not_the_sdk
     """Twisted 23.10 imports the `cgi` module, which Python 3.13 removed: the app exits before answering, and
     the SDK's own debug lines ("background worker got kill request") come after the traceback. The cell's
     reason is the exception."""
-    from matrix.cli.running import cell_from_id
-
-    if "3.13" not in INTERPRETERS:
-        pytest.skip("Python 3.13 is not installed")
-    cell = cell_from_id("twisted/plain/py3.13/sentry-sdk-2.75.0/twisted-23.10.0", INTERPRETERS)
-    try:
-        env = prepare_env(INTERPRETERS[cell.python], cell.pin_specs(), requires=list(cell.requires))
-    except EnvUnsupported as exc:
-        pytest.skip(f"does not install here: {exc}")
-    log = tmp_path / "cell.log"
-    record = run_cell_once(cell, env.python, server, str(log), RunOptions(), VenvSession(), expected_items,
-                           log_rel=str(log))
+    record, log, _ = run_named_cell("twisted/plain/py3.13/sentry-sdk-2.75.0/twisted-23.10.0", server, tmp_path)
     assert not record.started
     assert record.start_error == ("the app exited before answering (exit 1): "
                                   "ModuleNotFoundError: No module named 'cgi'")
@@ -106,23 +96,12 @@ def test_app_folders_do_not_import_as_packages_where_the_real_one_is_missing(ser
     import subprocess
     import sys
 
-    from matrix.cli.running import cell_from_id
-
     apps = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     probe = subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, %r); import _common\n"
                             "try:\n    import channels\nexcept ImportError as exc:\n    print(type(exc).__name__)\n"
                             "import json; print(json.__name__)" % apps], capture_output=True, text=True, timeout=60)
     assert probe.stdout.split() == ["ModuleNotFoundError", "json"], probe.stderr
-    if "3.13" not in INTERPRETERS:
-        pytest.skip("Python 3.13 is not installed")
-    cell = cell_from_id("django-gevent/plain/py3.13/sentry-sdk-2.45.0/gevent-26.9.0", INTERPRETERS)
-    try:
-        env = prepare_env(INTERPRETERS[cell.python], cell.pin_specs(), requires=list(cell.requires))
-    except EnvUnsupported as exc:
-        pytest.skip(f"does not install here: {exc}")
+    record, _, env = run_named_cell("django-gevent/plain/py3.13/sentry-sdk-2.45.0/gevent-26.9.0", server, tmp_path)
     assert "channels" not in env.installed
-    log = tmp_path / "cell.log"
-    record = run_cell_once(cell, env.python, server, str(log), RunOptions(), VenvSession(), expected_items,
-                           log_rel=str(log))
     assert record.started, record.start_error
     assert judge(record).scope == "isolated"

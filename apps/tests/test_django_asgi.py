@@ -60,20 +60,12 @@ def test_an_sdk_that_breaks_every_request_is_an_error_naming_the_exception_not_a
     the app starts, and every request (the harness's /facts too) fails with HTTP 500. The cell ends as `error`
     naming that TypeError as soon as /facts has failed a few times, instead of polling a broken app until the
     start timeout and calling it `timeout: the app did not answer /facts`."""
-    from matrix.cli.running import cell_from_id
     from matrix.run.cell import BROKEN_ANSWERS
+    from named_cell import run_named_cell
 
-    if "3.13" not in INTERPRETERS:
-        pytest.skip("Python 3.13 is not installed")
-    cell = cell_from_id("django-asgi/plain/py3.13/sentry-sdk-1.19.0/django-6.1.3/on-async-view", INTERPRETERS)
-    try:
-        env = prepare_env(INTERPRETERS[cell.python], cell.pin_specs(), requires=list(cell.requires))
-    except EnvUnsupported as exc:
-        pytest.skip(f"does not install here: {exc}")
-    log = tmp_path / "cell.log"
     with MockSentryServer() as server:
-        record = run_cell_once(cell, env.python, server, str(log), RunOptions(), VenvSession(), expected_items,
-                               log_rel=str(log))
+        record, log, _ = run_named_cell("django-asgi/plain/py3.13/sentry-sdk-1.19.0/django-6.1.3/on-async-view",
+                                        server, tmp_path)
     assert not record.started and record.timed_out is None
     assert record.start_error == (f"the app answers every request with HTTP 500 (/facts, {BROKEN_ANSWERS}+ times "
                                   "in a row): TypeError: 'tuple' object does not support item assignment")
