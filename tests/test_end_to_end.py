@@ -127,7 +127,9 @@ def test_after_the_lock_changes_only_new_cells_run_and_unplanned_ones_leave(tmp_
     doc = json.loads((results / "matrix.json").read_text())
     assert len(doc["cells"]) >= 2
     removed = doc["cells"].pop(0)  # as if the lock had just added this cell
-    stale = dict(doc["cells"][0], id=doc["cells"][0]["id"].replace("/sentry-sdk-", "/sentry-sdk-0.0.1-was-"))
+    stale = dict(doc["cells"][0], id=doc["cells"][0]["id"].replace("/sentry-sdk-", "/sentry-sdk-0.0.1-was-"),
+                 log="logs/stale-cell.log")
+    (results / "logs" / "stale-cell.log").write_text("the evidence of a cell the plan no longer has\n")
     doc["cells"].append(stale)  # as if the lock had dropped this one
     (results / "matrix.json").write_text(json.dumps(doc))
     again = subprocess.run(run + narrow + ["--only", "verdict=new"], cwd=REPO, capture_output=True, text=True,
@@ -138,3 +140,5 @@ def test_after_the_lock_changes_only_new_cells_run_and_unplanned_ones_leave(tmp_
     ids = [c["id"] for c in after["cells"]]
     assert removed["id"] in ids and stale["id"] not in ids
     assert len(ids) == len(doc["cells"])  # the one new cell in, the stale one out
+    assert not (results / "logs" / "stale-cell.log").exists()  # its evidence with it
+    assert all((results / c["log"]).exists() for c in after["cells"])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -199,6 +200,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress.close()
         stream.close()
     ordered = [entries[c.id] for c in cells if c.id in entries]
+    unplanned_logs: list[str] = []
     if (args.only or args.exclude) and previous_verdicts(results_path(args)):
         # a filtered run updates its cells in the existing results instead of dropping the rest; a cell the
         # plan no longer has (the lock changed: e.g. a history boundary moved) is dropped, not kept stale
@@ -209,6 +211,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                   "(the lock or the axes changed): dropped", flush=True)
         previous.update({e["id"]: e for e in ordered})
         ordered = list(previous.values())
+        kept_logs = {e.get("log") for e in ordered}
+        unplanned_logs = [c["log"] for c in earlier if c["id"] not in every and c.get("log") not in kept_logs]
     doc = results_document(ordered, command=args.command_label or "nox -s matrix", backend=backend,
                            claims=evaluate(load_claims(), ordered), apps=load_axes().apps,
                            not_planned=not_planned_entries(skipped))
@@ -227,6 +231,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise ResultsError(f"cannot write the results into {args.results} ({exc.strerror or exc}): every cell "
                            f"finished and is in {shown}; make room and write them with `{again}`") from None
+    for rel in unplanned_logs:  # the dropped cells' evidence goes with them
+        with contextlib.suppress(OSError):
+            os.remove(os.path.join(args.results, rel))
     if committed is not None:
         if committed.get("host", {}).get("backend") not in (None, backend):
             print(f"note: the committed results ran on {committed['host']['backend']}, this run on {backend}")
