@@ -1,5 +1,5 @@
-"""Run one cell named by its id on the venv backend, as `nox -s cell -- <id>` would: skipped where its Python
-is not installed or its pins do not install here. Returns the run record, the log path and the env."""
+"""Run one cell (or one named by its id) on the venv backend, as `nox -s cell -- <id>` would: skipped where its
+Python is not installed or its pins do not install here. Returns the run record, the log path and the env."""
 import pytest
 
 from matrix.backends.base import EnvUnsupported
@@ -18,7 +18,11 @@ def run_named_cell(cell_id, server, tmp_path):
     python = parse_cell_id(cell_id)[2]
     if python not in INTERPRETERS:
         pytest.skip(f"Python {python} is not installed")
-    cell = cell_from_id(cell_id, INTERPRETERS)
+    return run_cell(cell_from_id(cell_id, INTERPRETERS), server, tmp_path)
+
+
+def run_cell(cell, server, tmp_path):
+    """One attempt of `cell` in its cached venv against `server`, logged to tmp_path/cell.log."""
     try:
         env = prepare_env(INTERPRETERS[cell.python], cell.pin_specs(), requires=list(cell.requires))
     except EnvUnsupported as exc:

@@ -9,15 +9,11 @@ import pytest
 
 from matrix.axes.lock import load_lock
 from matrix.axes.spec import load_axes
-from matrix.backends.base import EnvUnsupported
-from matrix.backends.venv import VenvSession, prepare_env
 from matrix.backends.interpreters import discover
-from matrix.judge.events import expected_items
 from matrix.judge.verdict import judge
 from matrix.plan.planner import plan_cells
-from matrix.run.cell import RunOptions, run_cell_once
 from matrix.sentry.server import MockSentryServer
-from named_cell import run_named_cell
+from named_cell import run_cell, run_named_cell
 
 CONTEXT_BACKENDS = {"contextvars", "thread-local", "aiocontextvars"}
 INTERPRETERS = discover()
@@ -45,13 +41,7 @@ def server():
 
 @pytest.mark.parametrize("cell", CELLS, ids=[c.id for c in CELLS])
 def test_app_starts_answers_facts_and_runs_units(cell, server, tmp_path):
-    try:
-        env = prepare_env(INTERPRETERS[cell.python], cell.pin_specs(), requires=list(cell.requires))
-    except EnvUnsupported as exc:
-        pytest.skip(f"does not install here: {exc}")
-    log = tmp_path / "cell.log"
-    record = run_cell_once(cell, env.python, server, str(log), RunOptions(), VenvSession(), expected_items,
-                           log_rel=str(log))
+    record, log, _ = run_cell(cell, server, tmp_path)
     tail = "\n".join(record.log_tail)
     assert record.started, f"{record.start_error}\n{tail}"
     facts = record.facts

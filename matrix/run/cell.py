@@ -89,23 +89,27 @@ def wait_ready(app: AppProcess, url: str, timeout: float) -> tuple[dict | None, 
 _APP_ERROR_LINE = re.compile(r"^[\w-]+: error: ")
 
 
+def _app_lines(path: str, count: int) -> list[str]:
+    """The app's own last lines of its log, stripped (the harness's `[matrix ...]` notes left out)."""
+    return [line.strip() for line in _tail(path, count) if line.strip() and not line.startswith("[matrix")]
+
+
+def _last(lines: list[str], pick: Callable[[str], object]) -> str | None:
+    return next((line for line in reversed(lines) if pick(line)), None)
+
+
 def exit_cause(path: str) -> str:
     """Why an app exited before answering, from its log: its own `<app>: error: ...` line, else the last
     exception line (`ModuleNotFoundError: No module named 'cgi'`), else its last line that is not the SDK's
     debug output (an exiting SDK logs "background worker got kill request" after the cause)."""
-    lines = [line.strip() for line in _tail(path, 60) if line.strip() and not line.startswith("[matrix")]
-    for pick in (lambda line: _APP_ERROR_LINE.match(line), lambda line: _EXCEPTION_LINE.match(line),
-                 lambda line: not line.startswith("[sentry]")):
-        found = [line for line in lines if pick(line)]
-        if found:
-            return found[-1]
-    return lines[-1] if lines else "no output"
+    lines = _app_lines(path, 60)
+    return (_last(lines, _APP_ERROR_LINE.match) or _last(lines, _EXCEPTION_LINE.match)
+            or _last(lines, lambda line: not line.startswith("[sentry]")) or (lines[-1] if lines else "no output"))
 
 
 def last_exception(path: str) -> str | None:
     """The last exception line in the app's log (`TypeError: ...`): what made its requests fail."""
-    found = [line.strip() for line in _tail(path, 400) if _EXCEPTION_LINE.match(line.strip())]
-    return found[-1] if found else None
+    return _last(_app_lines(path, 400), _EXCEPTION_LINE.match)
 
 
 def stop_app(app: AppProcess, url: str, grace: float = 5.0) -> None:
