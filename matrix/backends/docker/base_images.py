@@ -320,8 +320,11 @@ def _mkdir(path: str) -> str:
 
 
 def _build_logged(ctx: str, dockerfile: str, tag: str, build_args: dict[str, str], secrets: dict[str, str],
-                  labels: dict[str, str], log_lines: list[str], classic_ok: bool = False) -> None:
-    output: list[str] = []
+                  labels: dict[str, str], log_lines: list[str], classic_ok: bool = False,
+                  output: list[str] | None = None) -> None:
+    """docker build, its own lines (the last 8,000 characters) appended to log_lines; the whole output
+    to `output` when given."""
+    output = output if output is not None else []
     log_lines.append(f"$ docker build -f {os.path.relpath(dockerfile, REPO)} -t {tag} "
                      + " ".join(f"--build-arg {k}={v}" for k, v in build_args.items())
                      + "".join(f" --secret id={k},src={v}" for k, v in secrets.items()) + f" {ctx}")

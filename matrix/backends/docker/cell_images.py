@@ -70,6 +70,21 @@ def _installed_from_image(tag: str) -> dict[str, str]:
     return parse_freeze(proc.stdout)
 
 
+def installed_from_build(output: str) -> dict[str, str]:
+    """What cell-install.sh listed after "cell-install: installed:" in a build's output (BuildKit's
+    step lines after it ignored); {} when the listing is not there. Saves a container per new image."""
+    lines = docker.build_lines(output)
+    marker = [i for i, line in enumerate(lines) if line.strip() == "cell-install: installed:"]
+    if not marker:
+        return {}
+    listed = []
+    for line in lines[marker[-1] + 1:]:
+        if "==" not in line and " @ " not in line:
+            break
+        listed.append(line)
+    return parse_freeze("\n".join(listed))
+
+
 def _classify(exc: docker.BuildError) -> Exception:
     lines = docker.build_lines(exc.output)
     marker = [i for i, line in enumerate(lines) if "cell-install: installing the pins" in line]
@@ -131,16 +146,18 @@ def prepare_image(interp: Interpreter, pins: list[str], log: list[str] | None = 
                       "SYSTEM": " ".join(sorted(system))}
         labels = {f"{LABEL}.pins": " ".join(pins), f"{LABEL}.python": interp.version,
                   f"{LABEL}.python-image": python_id, f"{LABEL}.install": " ; ".join(map(" ".join, lines))}
+        output: list[str] = []
         try:
             try:
-                _build_logged(DOCKERFILES, CELL_DOCKERFILE, tag, build_args, ca_secret(), labels, log_lines)
+                _build_logged(DOCKERFILES, CELL_DOCKERFILE, tag, build_args, ca_secret(), labels, log_lines,
+                              output=output)
             except docker.BuildKitUnavailable:
                 _build_cell_by_commit(python_image, tag, build_args, labels, log_lines)
         except docker.BuildError as exc:
             raise _classify(exc) from None
         except docker.DockerError as exc:
             raise EnvError(str(exc)) from None
-        installed = _installed_from_image(tag)
+        installed = installed_from_build("".join(output)) or _installed_from_image(tag)
         os.makedirs(os.path.dirname(_sidecar(key)), exist_ok=True)
         with open(_sidecar(key), "w") as fh:
             json.dump({"tag": tag, "installed": installed, "pins": pins, "python": interp.version,
