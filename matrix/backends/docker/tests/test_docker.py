@@ -200,6 +200,24 @@ def test_prepare_image_second_time_is_a_cache_hit(interp, py_image):
         assert proc.stdout.split() == ["2.75.0", "True"], proc.stderr
 
 
+def test_what_a_build_installed_is_read_from_its_own_output():
+    output = ("#6 9.812 cell-install: installed:\n#6 9.813 certifi==2024.7.4\n#6 9.813 sentry-sdk==2.75.0\n"
+              "#6 9.813 zope-interface==6.2\n#6 DONE 10.1s\n\n#7 exporting to image\n#7 exporting layers 1.2s done\n"
+              "#7 writing image sha256:0123 done\n#7 naming to docker.io/library/scm-cell:abc done\n")
+    assert cell_images.installed_from_build(output) == {
+        "certifi": "2024.7.4", "sentry-sdk": "2.75.0", "zope-interface": "6.2"}
+    assert cell_images.installed_from_build("#6 ERROR: executor failed running\n") == {}
+
+
+@needs_engine
+def test_a_new_cell_image_is_made_as_the_venv_backend_makes_envs(interp, py_image):
+    """uv venv (no pip or setuptools seeded), and what the build listed is what the image holds."""
+    pins = ["sentry-sdk==2.74.0"]
+    env = cell_images.prepare_image(interp, pins)
+    assert env.installed == cell_images._installed_from_image(env.image)
+    assert "pip" not in env.installed and env.installed["sentry-sdk"] == "2.74.0"
+
+
 @needs_engine
 def test_prepare_image_unsupported_pin(interp, py_image):
     # An explicit date skips the release lookup, so the installer inside the build is what says no.
