@@ -43,24 +43,32 @@ def drive_round(base_url: str, name: str, units: int, timeout: float, route: str
         for k, unit in enumerate(ids, 1):
             futures.append(pool.submit(one, unit))
             if k < len(ids):
-                said = wait_arrived(base_url, k, in_turn, futures[-1])
+                said = wait_arrived(base_url, k, in_turn, futures[-1], unit)
                 if said and notes is not None:
                     notes.append(f"in turn: unit {unit}: {said}")
         return [f.result() for f in futures]
 
 
-def wait_arrived(base_url: str, count: int, timeout: float, sent: Future) -> str | None:
-    """Poll GET /arrived until `count` units reached the normal barrier (-> None), or say why not: the
+def wait_arrived(base_url: str, count: int, timeout: float, sent: Future, unit: int | None = None) -> str | None:
+    """Poll GET /arrived until unit `unit` is among the units at the normal barrier (-> None; without a
+    unit id, or from an app whose /arrived lists no ids: until `count` units are), or say why not: the
     unit answered without arriving (an error before the barrier), the app has no /arrived, or time ran
-    out. The caller then sends the next unit anyway; the barrier says whether the units overlapped."""
+    out. The caller then sends the next unit anyway; the barrier says whether the units overlapped.
+    Waiting on the unit itself, not a count, keeps one unit that never arrives from costing every later
+    unit the whole timeout."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             status, body = http("GET", base_url + "/arrived", timeout=2)
         except OSError as exc:
             status, body = 0, str(exc)
-        if status == 200 and isinstance(body, dict) and int(body.get("normal", 0)) >= count:
-            return None
+        if status == 200 and isinstance(body, dict):
+            ids = body.get("units")
+            if unit is not None and isinstance(ids, list):
+                if unit in ids:
+                    return None
+            elif int(body.get("normal", 0)) >= count:
+                return None
         if status not in (0, 200):
             return f"GET /arrived answered HTTP {status}: sent the next unit at once"
         if sent.done():
