@@ -55,7 +55,8 @@ class Session(Protocol):
         """Start an app (argv as seen inside the session), its output appended to log_path."""
 
     def after_stop(self) -> None:
-        """Kill whatever the stopped app left behind."""
+        """Called once the app is stopped and reaped: kill whatever it left behind, now or at the latest
+        before the session's next app starts (never alongside it)."""
 
 
 class Backend(Protocol):

@@ -80,12 +80,19 @@ def remove_stale() -> list[str]:
     return stale
 
 
+# The idle process is the first one `--init` started: the lowest pid, other than init's own 1, whose parent is 1
+# (every `docker exec`-ed process, and every orphan re-parented to init, was started after it). Found here, in
+# the one exec that kills, instead of by an exec of its own when the container starts.
 _KILL_SCRIPT = r"""
 self=$$
+keep=
 for s in /proc/[0-9]*/stat; do
   read -r pid comm state ppid rest < "$s" 2>/dev/null || continue
-  case "$pid" in 1|"$self"|"$KEEP") continue;; esac
-  [ "$KEEP" = - ] && [ "$ppid" = 1 ] && [ "$comm" = "(sleep)" ] && continue
+  [ "$pid" != 1 ] && [ "$ppid" = 1 ] && { [ -z "$keep" ] || [ "$pid" -lt "$keep" ]; } && keep=$pid
+done
+for s in /proc/[0-9]*/stat; do
+  read -r pid comm state ppid rest < "$s" 2>/dev/null || continue
+  case "$pid" in 1|"$self"|"$keep") continue;; esac
   kill -KILL "$pid" 2>/dev/null || true
 done
 """
@@ -111,7 +118,6 @@ class Container:
         self.workdir = workdir
         self.started = False
         self.removed = False
-        self._idle_pid: str | None = None
 
     # -- life ----------------------------------------------------------------------------------
     def start(self, timeout: float = 60) -> "Container":
@@ -130,11 +136,6 @@ class Container:
         self.started = True
         self.removed = False
         _call(args, timeout=timeout)
-        # At this point only init, the idle sleep and our shell exist: the idle pid is the one whose parent is 1.
-        proc = self.run(["sh", "-c", 'for s in /proc/[0-9]*/stat; do read -r p c st pp r < "$s"; '
-                                     '[ "$pp" = 1 ] && echo "$p"; done; true'], timeout=30)
-        pids = proc.stdout.split()
-        self._idle_pid = pids[0] if len(pids) == 1 else None
         return self
 
     def stop(self, timeout: float = 30) -> None:
@@ -205,8 +206,7 @@ class Container:
         """SIGKILL every process in the container except init and the idle sleep (the container stays up)."""
         if not self.started or self.removed:
             return
-        env = {"KEEP": self._idle_pid or "-"}
-        args = self.exec_argv(["sh", "-c", _KILL_SCRIPT], env, None)
+        args = self.exec_argv(["sh", "-c", _KILL_SCRIPT])
         log.debug("%s", _fmt(args))
         try:
             subprocess.run(args, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)

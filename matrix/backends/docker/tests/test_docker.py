@@ -155,6 +155,55 @@ def test_exec_popen_streams_and_kill_processes_keeps_the_container(py_image, tmp
         assert box.run(["true"], timeout=30).returncode == 0
 
 
+_PIDS = "for s in /proc/[0-9]*/stat; do read -r p c st pp r < $s; echo $p $c $pp; done"
+
+
+def _processes(box: container.Container) -> dict[str, tuple[str, str]]:
+    """pid -> (comm, parent pid) of every process in the container, read from /proc inside it."""
+    rows = [line.split() for line in box.run(["sh", "-c", _PIDS], timeout=30).stdout.splitlines()]
+    return {pid: (comm, ppid) for pid, comm, ppid in rows}
+
+
+@needs_engine
+def test_kill_processes_kills_orphans_of_init_and_keeps_only_the_idle_process(py_image):
+    """An app that daemonizes leaves a process whose parent is init, like the idle `sleep` itself (here
+    another `sleep`): the idle process is told apart by being the first init started, without an exec of
+    its own when the container starts."""
+    with container.Container(py_image, lifetime=120) as box:
+        before = _processes(box)
+        idle = [pid for pid, (comm, ppid) in before.items() if ppid == "1" and pid != "1"]
+        assert len(idle) == 1 and before[idle[0]][0] == "(sleep)"
+        orphan = box.run(["sh", "-c", "sleep 300 >/dev/null 2>&1 & echo $!"], timeout=30).stdout.strip()
+        assert _processes(box).get(orphan) == ("(sleep)", "1")  # re-parented to init, a sleep as well
+        box.kill_processes()
+        after = _processes(box)
+        assert orphan not in after
+        assert idle[0] in after and "1" in after
+        assert box.alive()
+
+
+@needs_engine
+def test_a_session_kills_what_an_app_left_before_the_next_app_starts(py_image, tmp_path):
+    """after_stop defers the kill: the container is removed when the cell ends, and the exec that kills runs
+    only when another attempt's app starts in the same container."""
+    from matrix.backends.docker.backend import DockerSession
+
+    with container.Container(py_image, lifetime=120) as box:
+        session = DockerSession(box)
+        first = session.launch(["sh", "-c", "sleep 300 >/dev/null 2>&1 & echo $!"], str(tmp_path / "1.log"))
+        assert first.wait(30)
+        first.reap()
+        session.after_stop()
+        orphan = (tmp_path / "1.log").read_text().strip()
+        assert orphan in _processes(box)  # not killed yet: nothing else runs in the container
+        second = session.launch(["sh", "-c", _PIDS], str(tmp_path / "2.log"))
+        assert second.wait(30)
+        second.reap()
+        pids = [line.split()[0] for line in (tmp_path / "2.log").read_text().splitlines()]
+        assert orphan not in pids
+    assert not _exists(box.name)
+
+
 @needs_engine
 def test_host_network_reaches_a_server_on_loopback(py_image):
     class Handler(http.server.BaseHTTPRequestHandler):
