@@ -29,6 +29,11 @@ IMAGE_FORMAT = 1  # bump to invalidate every cached image tag
 ENV_PYTHON = "/env/bin/python"
 _tag_locks: dict[str, threading.Lock] = {}
 _tag_locks_guard = threading.Lock()
+# Until one Python 3 image has been built in this process, builds go one at a time: the first puts the
+# uv binary in the shared BuildKit cache, and cell-install.sh names its temporary file by pid, which two
+# containers share (both builds were pid 14: "No such file or directory: '/cache/uv-bin/.../.uv.14'").
+_first_uv_build = threading.Lock()
+_uv_in_cache = False
 
 
 def _read(path: str) -> str:
@@ -148,11 +153,12 @@ def prepare_image(interp: Interpreter, pins: list[str], log: list[str] | None = 
                   f"{LABEL}.python-image": python_id, f"{LABEL}.install": " ; ".join(map(" ".join, lines))}
         output: list[str] = []
         try:
-            try:
-                _build_logged(DOCKERFILES, CELL_DOCKERFILE, tag, build_args, ca_secret(), labels, log_lines,
-                              output=output)
-            except docker.BuildKitUnavailable:
-                _build_cell_by_commit(python_image, tag, build_args, labels, log_lines)
+            with _uv_gate(interp):
+                try:
+                    _build_logged(DOCKERFILES, CELL_DOCKERFILE, tag, build_args, ca_secret(), labels, log_lines,
+                                  output=output)
+                except docker.BuildKitUnavailable:
+                    _build_cell_by_commit(python_image, tag, build_args, labels, log_lines)
         except docker.BuildError as exc:
             raise _classify(exc) from None
         except docker.DockerError as exc:
@@ -163,6 +169,27 @@ def prepare_image(interp: Interpreter, pins: list[str], log: list[str] | None = 
             json.dump({"tag": tag, "installed": installed, "pins": pins, "python": interp.version,
                        "python_image": python_id, "install": lines}, fh, indent=1)
         return Env(key, "/env", ENV_PYTHON, installed, True, time.monotonic() - start, interp, tag)
+
+
+class _uv_gate:
+    """Held around a Python 3 image build while no such build has succeeded in this process (see
+    `_first_uv_build`); afterwards, and for Python 2.7 (pip, no uv), it lets every build through at once."""
+
+    def __init__(self, interp: Interpreter) -> None:
+        self.held = False
+        self.needed = not interp.minor.startswith("2.")
+
+    def __enter__(self) -> None:
+        if self.needed and not _uv_in_cache:
+            _first_uv_build.acquire()
+            self.held = True
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        global _uv_in_cache
+        if self.needed and exc_type is None:
+            _uv_in_cache = True
+        if self.held:
+            _first_uv_build.release()
 
 
 def _build_cell_by_commit(python_image: str, tag: str, build_args: dict[str, str], labels: dict[str, str],

@@ -249,6 +249,54 @@ def test_prepare_image_second_time_is_a_cache_hit(interp, py_image):
         assert proc.stdout.split() == ["2.75.0", "True"], proc.stderr
 
 
+def test_python3_builds_go_one_at_a_time_until_one_has_put_uv_in_the_cache(monkeypatch):
+    """Two cold builds at once once raced on the uv binary's temporary file in the shared cache (both
+    containers' shells were pid 14): the gate holds the second until the first succeeded, and then lets
+    every build through; a failed first build passes the gate on, and Python 2.7 (pip) never waits."""
+    monkeypatch.setattr(cell_images, "_uv_in_cache", False)
+    py3 = interpreters.Interpreter("3.12", "3.12.0", "/x")
+    py2 = interpreters.Interpreter("2.7", "2.7.18", "/x")
+    inside, overlap, first_in = [], [], threading.Event()
+
+    def build(fail: bool) -> None:
+        try:
+            with cell_images._uv_gate(py3):
+                inside.append(1)
+                overlap.append(len(inside))
+                first_in.set()
+                time.sleep(0.2)
+                inside.pop()
+                if fail:
+                    raise RuntimeError("build failed")
+        except RuntimeError:
+            pass
+
+    failing = threading.Thread(target=build, args=(True,))
+    failing.start()
+    first_in.wait(5)
+    others = [threading.Thread(target=build, args=(False,)) for _ in range(2)]
+    for t in others:
+        t.start()
+    with cell_images._uv_gate(py2):  # pip's builds do not wait for the held gate
+        assert cell_images._first_uv_build.locked()
+    for t in [failing] + others:
+        t.join(10)
+    assert overlap == [1, 1, 1] and cell_images._uv_in_cache
+    # once uv is in the cache, builds overlap freely: both meet inside the gate
+    met, barrier = [], threading.Barrier(2, timeout=5)
+
+    def free_build() -> None:
+        with cell_images._uv_gate(py3):
+            met.append(barrier.wait())
+
+    both = [threading.Thread(target=free_build) for _ in range(2)]
+    for t in both:
+        t.start()
+    for t in both:
+        t.join(10)
+    assert sorted(met) == [0, 1]
+
+
 def test_what_a_build_installed_is_read_from_its_own_output():
     output = ("#6 9.812 cell-install: installed:\n#6 9.813 certifi==2024.7.4\n#6 9.813 sentry-sdk==2.75.0\n"
               "#6 9.813 zope-interface==6.2\n#6 DONE 10.1s\n\n#7 exporting to image\n#7 exporting layers 1.2s done\n"
