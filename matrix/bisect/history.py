@@ -202,22 +202,32 @@ def unknown_causes(measured: list[tuple[str, dict[str, Any]]]) -> list[dict[str,
     the framework, are one range of `unknown` with two causes, each naming its own releases)."""
     out: list[dict[str, Any]] = []
     for version, m in measured:
-        cause = (m.get("verdict", "?"), one_line(m.get("reason", "")))
-        if out and (out[-1]["verdict"], out[-1]["reason"]) == cause:
+        reason = one_line(m.get("reason", ""))
+        cause = (m.get("verdict", "?"), _own_release_masked(reason, version))
+        if out and (out[-1]["verdict"], _own_release_masked(out[-1]["reason"], out[-1]["to"])) == cause:
             out[-1]["to"] = version
+            out[-1]["reason"] = cause[1]  # 'which sentry-sdk <release> does not have': true of each release
         else:
-            out.append({"from": version, "to": version, "verdict": cause[0], "reason": cause[1]})
+            out.append({"from": version, "to": version, "verdict": cause[0], "reason": reason})
     return out
 
 
+def _own_release_masked(reason: str, version: str) -> str:
+    """A reason with the release it was measured on named as '<release>' ('... which sentry-sdk 0.7.2 does
+    not have' on 0.7.2), so that consecutive releases failing for the same reason are one cause."""
+    return re.sub(r"(?<![\w.])" + re.escape(version) + r"(?![\w.]*\d)", "<release>", reason)
+
+
 _PATH_IN_PARENS = re.compile(r"\((?:/[^()\s]*)+\)")
+_APP_LOG_PREFIX = re.compile(r"\[([\w.-]+) pid=\d+ \d\d:\d\d:\d\d\]")
 
 
 def one_line(reason: str) -> str:
     """A reason as one line, without this machine's paths: an HTML error page's whitespace collapsed, and
-    '(/work/.../.matrix/envs/<key>/lib/.../flask/__init__.py)' as '(...)', so that releases failing the same
-    way group into one cause instead of one per environment."""
-    return _PATH_IN_PARENS.sub("(...)", " ".join(reason.split()))
+    '(/work/.../.matrix/envs/<key>/lib/.../flask/__init__.py)' as '(...)', and an app's log line without its
+    pid and time ('[django-asgi pid=19311 16:19:33]' as '[django-asgi]'), so that releases failing the same
+    way group into one cause instead of one per environment or process."""
+    return _APP_LOG_PREFIX.sub(r"[\1]", _PATH_IN_PARENS.sub("(...)", " ".join(reason.split())))
 
 
 def cause_text(row: dict[str, Any], limit: int = 160) -> str:

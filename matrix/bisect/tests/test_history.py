@@ -113,6 +113,17 @@ def test_an_unknown_range_with_different_reasons_along_it_names_each_with_its_re
                            ("0.16.4", {"verdict": "error", "reason": "HTTP 500: \n<!doctype html>\n<title>x</title>"})])
     assert [(c["from"], c["to"]) for c in same] == [("0.6.4", "0.7.2"), ("0.16.4", "0.16.4")]
     assert same[0]["reason"].endswith("from 'flask' (...)") and same[1]["reason"] == "HTTP 500: <!doctype html> <title>x</title>"
+    # a reason that names its own release is one cause over the releases that fail that way, and an app's
+    # log line differs by neither pid nor time; a reason naming another release stays apart
+    needs = "variant asgi-middleware needs SentryAsgiMiddleware, which sentry-sdk {} does not have"
+    shutdown = "HTTP 500; app log: [django-asgi pid={} 16:19:{}] exiting with code 0: POST /shutdown"
+    named = unknown_causes([(v, {"verdict": "error", "reason": needs.format(v)}) for v in ("0.6.4", "0.7.2", "0.7.10")]
+                           + [("0.7.11", {"verdict": "error", "reason": needs.format("0.7.1")})]
+                           + [(v, {"verdict": "unknown", "reason": shutdown.format(p, s)})
+                              for v, p, s in (("0.16.4", 19311, 33), ("0.17.6", 20877, 51))])
+    assert [(c["from"], c["to"], c["reason"]) for c in named] == [
+        ("0.6.4", "0.7.10", needs.format("<release>")), ("0.7.11", "0.7.11", needs.format("0.7.1")),
+        ("0.16.4", "0.17.6", "HTTP 500; app log: [django-asgi] exiting with code 0: POST /shutdown")]
 
 
 def test_line_doc_and_markdown_name_the_boundary_across_the_unknown_gap_with_links():
