@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable
 
+from ..report.markdown import md_text
 from .search import UNKNOWN, Bisection, Boundary
 
 FORMAT = 1
@@ -200,16 +201,44 @@ def unknown_causes(measured: list[tuple[str, dict[str, Any]]]) -> list[dict[str,
     """A range that cannot answer, cut where the measured releases' reason changes: [{from, to, verdict,
     reason}] (an old SDK that does not import on this Python, then newer ones whose integration refuses
     the framework, are one range of `unknown` with two causes, each naming its own releases)."""
+    return fold_causes([{"from": v, "to": v, "verdict": m.get("verdict", "?"), "reason": m.get("reason", "")}
+                        for v, m in measured])
+
+
+def fold_causes(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Consecutive causes [{from, to, verdict, reason}] that fail the same way, as one: the same verdict and
+    the same reason as one line (`one_line`), a single release's reason naming that release as '<release>'."""
     out: list[dict[str, Any]] = []
-    for version, m in measured:
-        reason = one_line(m.get("reason", ""))
-        cause = (m.get("verdict", "?"), _own_release_masked(reason, version))
-        if out and (out[-1]["verdict"], _own_release_masked(out[-1]["reason"], out[-1]["to"])) == cause:
-            out[-1]["to"] = version
-            out[-1]["reason"] = cause[1]  # 'which sentry-sdk <release> does not have': true of each release
+    for span in spans:
+        reason = one_line(span["reason"])
+        key = (span["verdict"], _masked(reason, span))
+        if out and (out[-1]["verdict"], _masked(out[-1]["reason"], out[-1])) == key:
+            out[-1]["to"] = span["to"]
+            out[-1]["reason"] = key[1]  # 'which sentry-sdk <release> does not have': true of each release
         else:
-            out.append({"from": version, "to": version, "verdict": cause[0], "reason": reason})
+            out.append({"from": span["from"], "to": span["to"], "verdict": span["verdict"], "reason": reason})
     return out
+
+
+def _masked(reason: str, span: dict[str, Any]) -> str:
+    """Only one release's reason can name that release as its own; a span's reason already says '<release>'."""
+    return _own_release_masked(reason, span["from"]) if span["from"] == span["to"] else reason
+
+
+def regrouped(doc: dict[str, Any]) -> dict[str, Any]:
+    """A history document with its rows' reasons and causes as the current rules write them (`one_line`,
+    `fold_causes`), measuring nothing: what `history --render` writes after a change to how causes read."""
+    for line in doc.get("lines", []):
+        for row in line.get("timeline", []):
+            if "reason" in row:
+                row["reason"] = one_line(row["reason"])
+            if row.get("causes"):
+                causes = fold_causes(row["causes"])
+                if len(causes) > 1:
+                    row["causes"] = causes
+                else:
+                    del row["causes"]
+    return doc
 
 
 def _own_release_masked(reason: str, version: str) -> str:
@@ -335,7 +364,7 @@ def boundary_sentence(group: list[dict[str, Any]], base: str = "") -> str:
     status = "confirmed" if all(x["confirmed"] for x in group) else "NOT confirmed"
     gap = f"; {b['between']['note']}" if b.get("between") else ""
     return (f"{changes}: last before {_link(b['before'], base)}, first after {_link(b['after'], base)} "
-            f"({status}: 1 + {b['after']['runs'] - 1} runs on each side{gap}). {b['explanation']}")
+            f"({status}: 1 + {b['after']['runs'] - 1} runs on each side{gap}). {md_text(b['explanation'])}")
 
 
 def grouped(boundaries: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
@@ -358,10 +387,10 @@ def render_line(d: dict[str, Any], base: str = "") -> list[str]:
     out += ["", "| releases | scope data | tracing | measured | context storage |", "|---|---|---|---|---|"]
     for row in d["timeline"]:
         if row["kind"] == "excluded":
-            out.append(f"| {_span(row)} ({row['releases']}) | not measured | | | {'; '.join(row['reasons'])[:200]} |")
+            out.append(f"| {_span(row)} ({row['releases']}) | not measured | | | {md_text('; '.join(row['reasons'])[:200])} |")
         elif row["kind"] == "unknown":
             out.append(f"| {_span(row)} ({row['releases']}) | cannot answer | cannot answer | {len(row['measured'])} "
-                       f"| {cause_text(row)} |")
+                       f"| {md_text(cause_text(row))} |")
         elif row["kind"] == "unresolved":
             out.append(f"| {_span(row)} ({row['releases']}) | not measured yet | | | |")
         else:
@@ -416,7 +445,7 @@ def render_markdown(doc: dict[str, Any], base: str = "") -> str:
             mark = "" if b["confirmed"] else " (not confirmed)"
             gap = " (across releases that cannot answer)" if b.get("between") else ""
             out.append(f"| `{d['line']}` | {WORDS[b['dimension']]} {b['from']} → {b['to']}{mark}{gap} | "
-                       f"{_link(b['before'], base)} | {_link(b['after'], base)} | {b['explanation']} |")
+                       f"{_link(b['before'], base)} | {_link(b['after'], base)} | {md_text(b['explanation'])} |")
     out.append("")
     apps: dict[str, list[dict]] = {}
     for d in doc["lines"]:

@@ -11,7 +11,7 @@ from typing import Any
 from ..axes.spec import load_axes
 from ..backends import get as get_backend
 from ..bisect import lines as lines_mod
-from ..bisect.history import carried_lines, history_doc, line_doc, render_line, render_markdown
+from ..bisect.history import carried_lines, history_doc, line_doc, regrouped, render_line, render_markdown
 from ..bisect.lines import LineError, domain, history_lines, parse_line, select_lines
 from ..bisect.runner import LineSearch, Runner, load_memo, read_stream
 from ..paths import CACHE_DIR, REPO
@@ -190,8 +190,27 @@ def render_index(results: str, history: dict[str, Any]) -> str | None:
     return os.path.join(results, "index.html")
 
 
+def render_history(results: str) -> int:
+    """`history --render`: the committed history written again by the current rendering, nothing measured
+    (the lines, answers, boundaries, times and runs stay as they are)."""
+    doc = load_history(results)
+    if doc is None:
+        raise UsageError(f"{os.path.join(results, HISTORY_JSON)} is missing or not JSON: nothing to render "
+                         "(`nox -s history` measures one)")
+    doc = regrouped(doc)
+    _write(os.path.join(results, HISTORY_JSON), json.dumps(doc, indent=1) + "\n")
+    _write(os.path.join(results, HISTORY_MD), render_markdown(doc))
+    index = render_index(results, doc)
+    print("rendered again, nothing measured: " + ", ".join(
+        _shown(p) for p in [os.path.join(results, HISTORY_JSON), os.path.join(results, HISTORY_MD)]
+        + ([index] if index else [])))
+    return 0
+
+
 def cmd_history(args: argparse.Namespace) -> int:
     """Every line of the history (lines.history_lines), streaming history.json / history.md as lines finish."""
+    if args.render:
+        return render_history(os.path.abspath(args.results))
     backend, _ = resolve_backend(args.backend)
     available = _interpreters(backend)
     axes = load_axes()
@@ -322,6 +341,9 @@ def add_parsers(sub) -> None:
                    help="keep lines matching (app, variant, python, package, route, line=<glob>)")
     p.add_argument("--exclude", action="append", default=[], metavar="KEY=V[,V]", help="drop matching lines")
     p.add_argument("--lines", action="store_true", help="list the lines and exit")
+    p.add_argument("--render", action="store_true",
+                   help="measure nothing: write history.json, history.md and index.html again from the committed "
+                        "history.json, with reasons and causes as the current code words and groups them")
     p.add_argument("--command-label", default=None)
     search_opts(p)
     p.set_defaults(func=cmd_history)

@@ -2,12 +2,23 @@
 one table per app coloured by the scope answer. Pure: results document in, Markdown out."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .advice import CLAIM, SCOPE, SYMBOLS, TRACING, scope_mark, scope_words
 from .view import AppView, app_views, counts
 
 CONTEXT_SHORT = {"contextvars": "cv", "thread-local": "tl", "aiocontextvars": "acv", "unknown": "?"}
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|])")
+
+
+def md_text(text: str) -> str:
+    """Text from a run (a reason, an app's log line, an explanation) as literal Markdown: an HTML error page's
+    tags and '<release>' shown, not taken as HTML; `__init__` and `a | b` not taken as emphasis or a table
+    cell's end."""
+    return _MD_SPECIAL.sub(r"\\\1", text).replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _link(cell: dict[str, Any], text: str) -> str:
@@ -117,11 +128,11 @@ def render_app(view: AppView, cells: list[dict[str, Any]]) -> list[str]:
     odd = [c for c in cells if c["verdict"] not in ("isolated", "unsupported")]
     if odd:
         lines += ["<details><summary>Each cell that is not isolated with parallel spans, and why</summary>", ""]
-        lines += [f"- `{c['id']}` {scope_mark(c)} ({scope_words(c)}; verdict {c['verdict']}): {c.get('reason', '')} "
+        lines += [f"- `{c['id']}` {scope_mark(c)} ({scope_words(c)}; verdict {c['verdict']}): {md_text(c.get('reason', ''))} "
                   f"(rerun: `{c['rerun']}`)" for c in odd]
         lines += ["", "</details>", ""]
     if view.not_run:
-        reasons = "; ".join(f"`{c['id']}`: {c.get('reason', '')}" for c in view.not_run)
+        reasons = "; ".join(f"`{c['id']}`: {md_text(c.get('reason', ''))}" for c in view.not_run)
         lines += [f"<details><summary>Not run: {len(view.not_run)} combination(s) that cannot run here</summary>",
                   "", reasons, "", "</details>", ""]
     return lines

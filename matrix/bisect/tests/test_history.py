@@ -233,3 +233,38 @@ def test_a_framework_lines_boundary_without_a_facts_difference_is_put_on_the_fra
     text = explain(before, after, "scope", package="twisted")
     assert "twisted's own code" in text and "sentry-sdk 2.75.0 on both" in text and "SDK's code paths" not in text
     assert "SDK's code paths" in explain(before, after, "scope")
+
+
+def test_history_render_rewrites_the_committed_history_with_the_current_grouping_and_measures_nothing(tmp_path):
+    """`python -m matrix history --render` (a real process): a history written before causes were grouped by
+    release and pid gets them grouped; answers, boundaries and times stay; a missing history is one line."""
+    import json
+    import subprocess
+    import sys
+
+    from matrix.paths import REPO
+
+    b, measured = _search()
+    line = Line("threads", "plain", "3.12", "sentry-sdk", (("sentry-sdk", "*"),))
+    doc = history_doc([line_doc(line, [(v, None) for v in VERSIONS], b, measured, {}, 12.0)],
+                      "nox -s history", "venv", "2026-01-01T00:00:00+00:00", 60.0)
+    needs = "needs SentryAsgiMiddleware, which sentry-sdk {} does not have; app log: [threads pid={} 10:00:0{}] bye"
+    unknown = next(r for r in doc["lines"][0]["timeline"] if r["kind"] == "unknown")
+    unknown["causes"] = [{"from": v, "to": v, "verdict": "error", "reason": needs.format(v, 100 + i, i)}
+                         for i, v in enumerate(("0.5.0", "0.6.0", "0.7.0"))]
+    before = json.loads(json.dumps(doc))
+    (tmp_path / "history.json").write_text(json.dumps(doc))
+    proc = subprocess.run([sys.executable, "-m", "matrix", "history", "--render", "--results", str(tmp_path)],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "nothing measured" in proc.stdout
+    after = json.loads((tmp_path / "history.json").read_text())
+    row = next(r for r in after["lines"][0]["timeline"] if r["kind"] == "unknown")
+    assert "causes" not in row  # one cause now: the row's own reason says it
+    assert after["lines"][0]["boundaries"] == before["lines"][0]["boundaries"]
+    assert (after["wall_s"], after["totals"], after["runs"]) == (before["wall_s"], before["totals"], before["runs"])
+    assert "history" in (tmp_path / "history.md").read_text().lower()
+    missing = subprocess.run([sys.executable, "-m", "matrix", "history", "--render", "--results",
+                              str(tmp_path / "none")], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
+    assert "history.json is missing" in missing.stderr
