@@ -259,12 +259,21 @@ def one_line(reason: str) -> str:
     return _APP_LOG_PREFIX.sub(r"[\1]", _PATH_IN_PARENS.sub("(...)", " ".join(reason.split())))
 
 
+def clipped(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters at a space, with '…' when something was cut ('<release>' and
+    a path stay whole or go)."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0] if " " in text[:limit] else text[:limit]
+    return cut.rstrip(" ;,:") + " …"
+
+
 def cause_text(row: dict[str, Any], limit: int = 160) -> str:
     """What an unknown row shows: its verdicts and reason, or each cause with the releases it covers."""
     if not row.get("causes"):
-        return f"{'/'.join(row.get('verdicts', []))}: {one_line(row.get('reason', ''))[:limit]}"
+        return f"{'/'.join(row.get('verdicts', []))}: {clipped(one_line(row.get('reason', '')), limit)}"
     return "; ".join(f"{c['from']}" + (f" – {c['to']}" if c["to"] != c["from"] else "")
-                     + f": {c['verdict']}: {c['reason'][:limit]}" for c in row["causes"])
+                     + f": {c['verdict']}: {clipped(c['reason'], limit)}" for c in row["causes"])
 
 
 def story(rows: list[dict[str, Any]], dimension: str) -> list[dict[str, Any]]:
@@ -387,7 +396,7 @@ def render_line(d: dict[str, Any], base: str = "") -> list[str]:
     out += ["", "| releases | scope data | tracing | measured | context storage |", "|---|---|---|---|---|"]
     for row in d["timeline"]:
         if row["kind"] == "excluded":
-            out.append(f"| {_span(row)} ({row['releases']}) | not measured | | | {md_text('; '.join(row['reasons'])[:200])} |")
+            out.append(f"| {_span(row)} ({row['releases']}) | not measured | | | {md_text(clipped('; '.join(row['reasons']), 200))} |")
         elif row["kind"] == "unknown":
             out.append(f"| {_span(row)} ({row['releases']}) | cannot answer | cannot answer | {len(row['measured'])} "
                        f"| {md_text(cause_text(row))} |")

@@ -268,3 +268,13 @@ def test_history_render_rewrites_the_committed_history_with_the_current_grouping
                               str(tmp_path / "none")], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
     assert "history.json is missing" in missing.stderr
+
+
+def test_a_long_cause_is_cut_at_a_space_and_says_so():
+    from matrix.bisect.history import clipped
+
+    reason = "variant asgi-middleware needs SentryAsgiMiddleware, which sentry-sdk <release> does not have"
+    assert clipped(reason, 200) == reason
+    cut = clipped(reason, 75)
+    assert cut == "variant asgi-middleware needs SentryAsgiMiddleware, which sentry-sdk …"
+    assert clipped("x" * 50, 10) == "x" * 10 + " …"
