@@ -6,7 +6,7 @@ process on 127.0.0.1:PORT; --route picks what serves the units:
   async-view     GET /unit/<i>?round=...    an `async def` Django view behind Django's ASGI
                  handler (Channels >= 3: get_asgi_application(); 2: channels.http.AsgiHandler)
   websocket      ws /ws/unit/<i>?round=...  an AsyncWebsocketConsumer: accept, do the unit's
-                 work, send ONE text frame with the unit's JSON result, close
+                 work, send ONE text frame with the unit's JSON result; the client closes
 /facts /flush /shutdown /rss /memory are an AsyncHttpConsumer (_common.service).
 The unit is _common.aio's (asyncio.Event barrier, gather). Rounds: normal,
 control and load (the normal work without the cross-unit barrier, named
@@ -121,8 +121,10 @@ def build_application(route, variant):
             if status != 200 and "unit" not in obj:
                 obj["status"] = status
             await self.send(text_data=json.dumps(obj, sort_keys=True))
-            # 1000: done; 4xxx mirrors the HTTP status of an error answer
-            await self.close(code=1000 if status == 200 else 4000 + status)
+            # The client closes once it has read the frame. With a server-side close right after the send, a
+            # client once got neither the frame nor the close frame ("no close frame received or sent": a
+            # connection reset discards what the client had not read yet). An error answer carries its status
+            # in the JSON ("status").
             log("websocket /ws/unit/%s -> %d" % (raw, status))
 
     http_routes = [re_path(r"^(?P<name>facts|flush|shutdown|rss|memory)/?$", endpoint(AdminConsumer))]
