@@ -333,6 +333,11 @@ def flood():
         sys.stdout.write(block)
         time.sleep(0.02)
 
+# 12 MiB before the app starts, so the flood is over three times the cap however loaded the machine is,
+# then more for as long as the app runs
+line = "flood " * 16 + "\n"
+for _ in range(12):
+    sys.stdout.write(line * (1024 * 1024 // len(line)))
 threading.Thread(target=flood, daemon=True).start()
 app = sys.argv[1]
 sys.argv = [app] + sys.argv[2:]
