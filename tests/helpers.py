@@ -326,18 +326,18 @@ class PrivateEngine:
 FLOOD_WRAPPER = r'''
 import os, runpy, sys, threading, time
 
+line = "flood " * 16 + "\n"
+block = line * (1024 * 1024 // len(line))  # about 1 MiB
+
 def flood():
-    line = "flood " * 16 + "\n"
-    block = line * (1024 * 1024 // len(line))  # about 1 MiB
     while True:  # about 50 MiB/s, until the app exits
         sys.stdout.write(block)
         time.sleep(0.02)
 
 # 12 MiB before the app starts, so the flood is over three times the cap however loaded the machine is,
 # then more for as long as the app runs
-line = "flood " * 16 + "\n"
 for _ in range(12):
-    sys.stdout.write(line * (1024 * 1024 // len(line)))
+    sys.stdout.write(block)
 threading.Thread(target=flood, daemon=True).start()
 app = sys.argv[1]
 sys.argv = [app] + sys.argv[2:]

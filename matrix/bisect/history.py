@@ -221,8 +221,12 @@ def fold_causes(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _masked(reason: str, span: dict[str, Any]) -> str:
-    """Only one release's reason can name that release as its own; a span's reason already says '<release>'."""
-    return _own_release_masked(reason, span["from"]) if span["from"] == span["to"] else reason
+    """A single release's reason with that release named as '<release>' ('... which sentry-sdk 0.7.2 does not
+    have' on 0.7.2), so that consecutive releases failing for the same reason are one cause; a span of several
+    releases already says '<release>'."""
+    if span["from"] != span["to"]:
+        return reason
+    return re.sub(r"(?<![\w.])" + re.escape(span["from"]) + r"(?![\w.]*\d)", "<release>", reason)
 
 
 def regrouped(doc: dict[str, Any]) -> dict[str, Any]:
@@ -239,12 +243,6 @@ def regrouped(doc: dict[str, Any]) -> dict[str, Any]:
                 else:
                     del row["causes"]
     return doc
-
-
-def _own_release_masked(reason: str, version: str) -> str:
-    """A reason with the release it was measured on named as '<release>' ('... which sentry-sdk 0.7.2 does
-    not have' on 0.7.2), so that consecutive releases failing for the same reason are one cause."""
-    return re.sub(r"(?<![\w.])" + re.escape(version) + r"(?![\w.]*\d)", "<release>", reason)
 
 
 _PATH_IN_PARENS = re.compile(r"\((?:/[^()\s]*)+\)")

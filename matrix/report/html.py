@@ -7,7 +7,7 @@ from typing import Any
 
 from packaging.version import Version
 
-from ..bisect.history import cause_text
+from ..bisect.history import cause_text, clipped
 from .advice import CLAIM, SCOPE, TRACING, scope_mark, scope_words
 from .view import app_views, minor, pinned
 
@@ -28,5 +28,5 @@ def render_html(doc: dict[str, Any]) -> str:
     return env.get_template("index.html.j2").render(
         doc=doc, apps=app_views(doc), summary=doc.get("summary") or [], scope=SCOPE, tracing=TRACING, claim=CLAIM,
         pythons=sorted({minor(c["python"]) for c in ran}, key=Version), packages=packages,
-        mark=scope_mark, words=scope_words, cause_text=cause_text,
+        mark=scope_mark, words=scope_words, cause_text=cause_text, clipped=clipped,
         cells_json=_json({c["id"]: c for c in cells}), summary_json=_json(doc.get("summary") or []))

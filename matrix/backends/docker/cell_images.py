@@ -5,6 +5,7 @@ BuildKit secret (or a read-only bind mount without BuildKit), never in a layer.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -12,6 +13,7 @@ import os
 import re
 import threading
 import time
+from typing import Iterator
 
 from ..base import CannotInstall, Env, EnvError, EnvUnsupported
 from ..install import InstallStep, install_plan, installer_args, parse_freeze, unreachable_cause, unsupported_cause
@@ -171,25 +173,17 @@ def prepare_image(interp: Interpreter, pins: list[str], log: list[str] | None = 
         return Env(key, "/env", ENV_PYTHON, installed, True, time.monotonic() - start, interp, tag)
 
 
-class _uv_gate:
+@contextlib.contextmanager
+def _uv_gate(interp: Interpreter) -> Iterator[None]:
     """Held around a Python 3 image build while no such build has succeeded in this process (see
     `_first_uv_build`); afterwards, and for Python 2.7 (pip, no uv), it lets every build through at once."""
-
-    def __init__(self, interp: Interpreter) -> None:
-        self.held = False
-        self.needed = not interp.minor.startswith("2.")
-
-    def __enter__(self) -> None:
-        if self.needed and not _uv_in_cache:
-            _first_uv_build.acquire()
-            self.held = True
-
-    def __exit__(self, exc_type: object, *rest: object) -> None:
-        global _uv_in_cache
-        if self.needed and exc_type is None:
-            _uv_in_cache = True
-        if self.held:
-            _first_uv_build.release()
+    global _uv_in_cache
+    if interp.minor.startswith("2.") or _uv_in_cache:
+        yield
+        return
+    with _first_uv_build:
+        yield
+        _uv_in_cache = True  # not reached when the build raised: the next build holds the gate instead
 
 
 def _build_cell_by_commit(python_image: str, tag: str, build_args: dict[str, str], labels: dict[str, str],
