@@ -30,7 +30,7 @@ import redis  # noqa: E402
 from celery import Celery, signals  # noqa: E402
 
 from _common import facts, sdk, unit  # noqa: E402
-from _common.log import log, log_exception, set_prefix  # noqa: E402
+from _common.log import log, log_exception, one_line, set_prefix  # noqa: E402
 
 APP_ID = "celery"
 ENV = os.environ
@@ -143,5 +143,14 @@ def facts_task(reply_key):
 
 @app.task(name="ctxm.flush")
 def flush_task(reply_key):
-    sdk.flush(timeout=5)
-    reply(reply_key, {"flushed": True, "pid": os.getpid()})
+    """Drain the worker's client and say whether it did. The reply goes out either way: sentry-sdk
+    0.9.5-0.13.1's flush() raises under the gevent and eventlet pools (their monkey-patched Queue has
+    no all_tasks_done), and a task that never replied left the front waiting out its whole bound."""
+    try:
+        sdk.flush(timeout=5)
+        answer = {"flushed": True}
+    except Exception as exc:
+        log_exception("sentry_sdk.flush failed in the worker")
+        answer = {"flushed": False, "error": one_line(exc)}
+    answer["pid"] = os.getpid()
+    reply(reply_key, answer)

@@ -1,12 +1,19 @@
 """apps/celery: what the judge makes of a task's transaction and the producer transaction that
 enqueued it (the `propagation` check), on fixed payloads; and the app's one-line argument errors.
-The real worker on its real broker runs in test_apps.py (one default cell per pool)."""
+The real worker on its real broker runs in test_apps.py (one default cell per pool); here, the worker
+whose SDK cannot flush under its green pool, and the stop that leaves no worker process behind."""
 import os
+import re
 import subprocess
 import sys
 
+import pytest
+
 from matrix.judge.checks import check_propagation
 from matrix.judge.events import expected_items, sort_items
+from matrix.judge.verdict import judge
+from matrix.sentry.server import MockSentryServer
+from named_cell import run_named_cell
 
 APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "celery", "app.py")
 PRODUCER_SPAN, SUBMIT_SPAN, TASK_SPAN = "a" * 16, "b" * 16, "c" * 16
@@ -62,3 +69,48 @@ def test_unknown_pool_is_one_line_and_exit_2():
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "celery: error: unknown route 'processes' (this app supports: prefork, threads, gevent, eventlet, solo)"]
+
+
+@pytest.fixture(scope="module")
+def server():
+    with MockSentryServer() as srv:
+        yield srv
+
+
+def _alive(pids):
+    return [p for p in pids if os.path.exists("/proc/%d" % p) and "Z" not in _state(p)]
+
+
+def _state(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
+
+
+def test_a_worker_whose_sdk_cannot_flush_says_so_and_the_events_are_still_judged(server, tmp_path):
+    """sentry-sdk 0.10.1's flush() raises under the gevent pool (the patched Queue has no
+    all_tasks_done). The flush task replies with that error instead of never replying, /flush says
+    the worker did not flush (so the harness waits for the events rather than settling), and every
+    unit's events arrive and are judged."""
+    record, log, _ = run_named_cell("celery/plain/py3.13/sentry-sdk-0.10.1/celery-5.7.0/on-gevent", server, tmp_path)
+    text = log.read_text()
+    assert "worker flush failed: AttributeError: " in text and "all_tasks_done" in text
+    assert "no answer from the worker" not in text
+    judgement = judge(record)
+    assert judgement.checks["delivery"].ok, judgement.checks["delivery"].evidence
+    assert judgement.verdict == "isolated", judgement.reason
+
+
+def test_shutdown_leaves_no_worker_pool_child_or_redis_behind(server, tmp_path):
+    """The prefork worker has a pool child of its own; /shutdown kills the worker, its child and
+    redis-server, and the app exits 0."""
+    record, log, _ = run_named_cell("celery/plain/py3.13/sentry-sdk-2.75.0/celery-5.7.0/on-prefork", server, tmp_path)
+    text = log.read_text()
+    assert record.exit_code == 0 and record.exit_signal is None, text[-2000:]
+    # The pool child ran the tasks; the worker's main process, the front and redis-server logged their pids.
+    child = record.responses["normal"][0]["worker"]["pid"]
+    pids = {int(p) for p in re.findall(r"(?<!parent-)pid[= ](\d+)", text)} | {int(p) for p in re.findall(r"^(\d+):[CM] ", text, re.M)}
+    assert child in pids and len(pids) >= 4, pids
+    assert _alive(pids) == []
