@@ -320,26 +320,19 @@ def _root_scope(hub):
 # Not on green threads (gevent, eventlet): a greenlet is never preempted inside a capture, so there is
 # no race to remove -- and serialising their captures would hide a real failure: with the SDK set up
 # before the monkeypatching (sdk-first), concurrent captures block the hub on the SDK's real lock.
-_capture_locks = {}
-
-
-def _green_threading():
-    """True when gevent or eventlet has patched `threading` in this process (never imports them)."""
-    monkey = sys.modules.get("gevent.monkey")
-    if monkey is not None and getattr(monkey, "is_module_patched", lambda name: False)("threading"):
-        return True
-    patcher = sys.modules.get("eventlet.patcher")
-    return patcher is not None and bool(getattr(patcher, "is_monkey_patched", lambda name: False)("thread"))
+_capture_lock = {}  # "lock": a Lock, or None on green threads; decided at the first capture
 
 
 @contextlib.contextmanager
 def capturing():
-    lock = _capture_locks.get("capture")
-    if lock is None:
+    if "lock" not in _capture_lock:
         import threading
 
-        # dict.setdefault keeps one lock if two threads get here first at once.
-        lock = _capture_locks.setdefault("capture", None if _green_threading() else threading.Lock())
+        from _common.facts import patched  # facts imports this module: imported here, not at the top
+
+        # dict.setdefault keeps one decision if two threads get here first at once.
+        _capture_lock.setdefault("lock", None if patched()["threading"] else threading.Lock())
+    lock = _capture_lock["lock"]
     if lock is None:
         yield
         return

@@ -12,7 +12,6 @@ from matrix.axes.spec import load_axes
 from matrix.backends.interpreters import discover
 from matrix.judge.verdict import judge
 from matrix.plan.planner import plan_cells
-from matrix.sentry.server import MockSentryServer
 from named_cell import run_cell, run_named_cell
 
 CONTEXT_BACKENDS = {"contextvars", "thread-local", "aiocontextvars"}
@@ -31,12 +30,6 @@ def _representatives():
 
 
 CELLS = _representatives()
-
-
-@pytest.fixture(scope="module")
-def server():
-    with MockSentryServer() as srv:
-        yield srv
 
 
 @pytest.mark.parametrize("cell", CELLS, ids=[c.id for c in CELLS])
@@ -101,7 +94,7 @@ def test_concurrent_captures_through_one_shared_scope_are_never_dropped(server, 
     """sentry-sdk 1.x's Scope.apply_to_event guard is a plain attribute of the scope: children capturing through
     one shared scope at once used to lose events by timing (2 of this cell's 12 child events in each of 5 runs
     before captures were serialised). Every event arrives in every run now, so the answer never rests on luck."""
-    for attempt in range(3):
+    for _attempt in range(3):
         record, log, _ = run_named_cell("thread-pool/copy-context/py3.12/sentry-sdk-1.45.1", server, tmp_path)
         assert "the SDK dropped the event" not in log.read_text()
         judgement = judge(record)

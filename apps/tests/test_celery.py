@@ -7,12 +7,9 @@ import re
 import subprocess
 import sys
 
-import pytest
-
 from matrix.judge.checks import check_propagation
 from matrix.judge.events import expected_items, sort_items
 from matrix.judge.verdict import judge
-from matrix.sentry.server import MockSentryServer
 from named_cell import run_named_cell
 
 APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "celery", "app.py")
@@ -71,21 +68,16 @@ def test_unknown_pool_is_one_line_and_exit_2():
         "celery: error: unknown route 'processes' (this app supports: prefork, threads, gevent, eventlet, solo)"]
 
 
-@pytest.fixture(scope="module")
-def server():
-    with MockSentryServer() as srv:
-        yield srv
-
-
 def _alive(pids):
-    return [p for p in pids if os.path.exists("/proc/%d" % p) and "Z" not in _state(p)]
+    """The pids that are still running: neither gone nor a zombie."""
+    return [p for p in pids if _state(p) != "Z"]
 
 
 def _state(pid):
     try:
         with open("/proc/%d/stat" % pid) as fh:
             return fh.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
+    except OSError:  # gone
         return "Z"
 
 

@@ -19,7 +19,6 @@ from matrix.judge.events import expected_items
 from matrix.judge.verdict import judge
 from matrix.plan.planner import plan_cells
 from matrix.run.cell import RunOptions, run_cell_once
-from matrix.sentry.server import MockSentryServer
 
 APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fastapi", "app.py")
 INTERPRETERS = discover()
@@ -39,12 +38,6 @@ def _env(cell):
         return prepare_env(INTERPRETERS[cell.python], cell.pin_specs(), requires=list(cell.requires))
     except EnvUnsupported as exc:
         pytest.skip(f"does not install here: {exc}")
-
-
-@pytest.fixture(scope="module")
-def server():
-    with MockSentryServer() as srv:
-        yield srv
 
 
 @pytest.mark.parametrize("route", ["background", "background-sync"])
