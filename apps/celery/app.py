@@ -246,7 +246,13 @@ def main(argv=None):
     args = cli.parse_args(APP_ID, VARIANTS, argv, routes=POOLS)
     variants.check_supported(APP_ID, args.variant)
     celery_version, server = preflight(args)
-    cli.check_port(APP_ID, args.port)
+    # Bound (and listening) now, served once the worker is up: Redis and the worker open connections
+    # before that, and an outgoing connection's ephemeral port can be this very port if it is not held
+    # (seen twice: "cannot bind 127.0.0.1:P: Address already in use"). The harness retries /facts meanwhile.
+    try:
+        httpd = Server(("127.0.0.1", args.port), Handler)
+    except Exception as exc:
+        cli.die_bind(APP_ID, args.port, exc)
     lifecycle.start_watchdogs(args.max_seconds)
     lifecycle.log_start(args, [("celery", celery_version)], [("pool", args.route)])
     signal.signal(signal.SIGTERM, lambda *_: (stop_children(1.0), lifecycle.exit_now(0, "SIGTERM")))
@@ -263,11 +269,6 @@ def main(argv=None):
         fail("the %s worker did not start: %s" % (args.route, one_line(exc)))
     log("worker ready: pid %s, context_backend=%s" % (worker_facts.get("pid"), worker_facts.get("context_backend")))
     svc = CeleryService(front, worker_facts, args)
-    try:
-        httpd = Server(("127.0.0.1", args.port), Handler)
-    except Exception as exc:
-        stop_children(1.0)
-        cli.die_bind(APP_ID, args.port, exc)
     httpd.set_app(wsgi.application(svc, front.run_unit, connection_close=False))
     log("listening on http://127.0.0.1:%d/ (producer; %s pool worker pid %s)"
         % (httpd.server_address[1], args.route, worker_facts.get("pid")))
